@@ -1,0 +1,320 @@
+"""Command-line entry points: ``detreg``, ``detreg-train``, ``detreg-eval``, ``detreg-infer``,
+``detreg-export``.
+
+User mistakes (:class:`~detreg.errors.DetregError`) print one clear message and exit 2,
+with no traceback unless ``--debug`` is given. Heavy modules load only when needed, so
+``detreg list`` answers fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import inspect
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from detreg import __version__
+from detreg.errors import DetregError
+
+EXIT_USER_ERROR = 2
+
+
+def _guard(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run ``fn``; turn user errors into one message and an exit code."""
+    if getattr(args, "debug", False) or os.environ.get("DETREG_DEBUG"):
+        return fn(args)
+    try:
+        return fn(args)
+    except DetregError as exc:
+        notes = getattr(exc, "__notes__", [])
+        msg = str(exc) + "".join(f" ({n})" for n in notes)
+        print(f"detreg: error: {msg}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("detreg: interrupted", file=sys.stderr)
+        return 130
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+
+
+def _config_args(p: argparse.ArgumentParser, required: bool = False) -> None:
+    p.add_argument("config", nargs=None if required else "?", help="config file or built-in name (e.g. yolov6n)")
+    p.add_argument("overrides", nargs="*", help="key.sub=value overrides (values parsed as YAML)")
+    p.add_argument("--data", help="a YOLOv6/Ultralytics-style data yaml (path, train, val, nc, names)")
+
+
+def _split_overrides(args: argparse.Namespace) -> None:
+    """Allow ``detreg-train a=b`` with no config: the first positional may be an override."""
+    if getattr(args, "config", None) and "=" in args.config and not os.path.exists(args.config):
+        args.overrides = [args.config, *args.overrides]
+        args.config = None
+
+
+# ---------------------------------------------------------------------- detreg list/info
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print registered names with their origin (detreg or a plugin distribution)."""
+    from detreg.registry import KINDS, REGISTRIES, plugin_failures
+
+    kinds = list(KINDS)
+    pattern = args.pattern
+    if args.kind and args.kind not in REGISTRIES:
+        singular = {k[:-1]: k for k in KINDS} | {"loss": "losses"}
+        if args.kind in singular:
+            kinds = [singular[args.kind]]
+        elif pattern is None:  # `detreg list EMA*` filters every kind
+            pattern = args.kind
+        else:
+            raise DetregError(f"unknown kind '{args.kind}'; kinds: {', '.join(KINDS)}")
+    elif args.kind:
+        kinds = [args.kind]
+    for kind in kinds:
+        rows = []
+        for e in REGISTRIES[kind].entries():
+            if pattern and not _match(e.name, pattern):
+                continue
+            alias = f"  (alias of {e.canonical})" if e.canonical else ""
+            rows.append(f"  {e.name:<28} {e.origin}{alias}")
+        if rows or not pattern:
+            print(f"{kind}:")
+            print("\n".join(rows) if rows else "  (none)")
+    for f in plugin_failures():
+        print(f"failed plugin: {f}")
+    return 0
+
+
+def _match(name: str, pattern: str) -> bool:
+    if any(c in pattern for c in "*?["):
+        return fnmatch.fnmatch(name.lower(), pattern.lower())
+    return pattern.lower() in name.lower()
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """Signature and docstring of a component; model summary for a model config."""
+    from detreg.launch import CONFIG_DIR
+    from detreg.registry import find
+
+    if (CONFIG_DIR / f"{args.name}.yaml").is_file() or args.name.endswith((".yaml", ".yml")):
+        return _model_summary(args)
+    hits = find(args.name)
+    if not hits:
+        from detreg.registry import MODELS
+
+        raise DetregError(MODELS._unknown_message(args.name).replace("unknown model", "unknown component"))
+    for kind, entry in hits:
+        obj = __import__("detreg.registry", fromlist=["REGISTRIES"]).REGISTRIES[kind].get(args.name)
+        try:
+            sig = str(inspect.signature(obj))
+        except (TypeError, ValueError):
+            sig = "(...)"
+        print(f"{entry.name}{sig}")
+        print(f"  kind: {kind}   from: {entry.origin}   defined in: {obj.__module__}")
+        doc = inspect.getdoc(obj)
+        if doc:
+            print("\n".join("  " + line for line in doc.splitlines()))
+    return 0
+
+
+def _model_summary(args: argparse.Namespace) -> int:
+    from detreg.launch import prepare_config
+    from detreg.models.summary import model_summary
+    from detreg.registry import MODELS
+
+    cfg = prepare_config(args.name, validate=False)
+    ctx = {"num_classes": args.nc}
+    model = MODELS.build(cfg.data["model"], "model", ctx)
+    if args.fuse and hasattr(model, "fuse"):
+        model.eval()
+        model.fuse()
+    s = model_summary(model, img_size=args.img_size)
+    state = "fused" if args.fuse else "unfused"
+    print(f"{args.name}: {s['params'] / 1e6:.2f} M params, {s['gflops']:.2f} GFLOPs at {args.img_size}x{args.img_size}, nc={args.nc}, {state}")
+    return 0
+
+
+# ---------------------------------------------------------------------- detreg hooks/check
+def cmd_hooks(args: argparse.Namespace) -> int:
+    """Print, per event, the hooks that run and their order."""
+    from detreg.events import ALL_EVENTS
+    from detreg.launch import prepare_config
+    from detreg.registry import HOOKS
+
+    cfg = prepare_config(args.config, args.overrides, args.data)
+    from detreg.engine.runner import hook_priority, overridden_events
+
+    hooks = []
+    for index, (name, hcfg) in enumerate((cfg.data.get("hooks") or {}).items()):
+        if hcfg is None:
+            continue
+        cls = HOOKS.get(hcfg["type"])
+        hooks.append((hook_priority(hcfg), index, name, cls))
+    hooks.sort(key=lambda t: (t[0], t[1]))
+    print(f"hooks of {cfg.path} (lower priority runs first; ties keep config order)")
+    for event in ALL_EVENTS:
+        rows = [f"{pr:>4}  {name} ({cls.__name__})" for pr, _, name, cls in hooks if event in overridden_events(cls)]
+        print(f"{event}:")
+        print("\n".join("  " + r for r in rows) if rows else "  -")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate a config fully; exit non-zero listing every problem."""
+    from detreg.launch import prepare_config
+
+    cfg = prepare_config(args.config, args.overrides, args.data)
+    n_hooks = sum(1 for v in (cfg.data.get("hooks") or {}).values() if v is not None)
+    print(f"{cfg.path}: OK (model {cfg.data['model'].get('type')}, {n_hooks} hooks)")
+    return 0
+
+
+# ---------------------------------------------------------------------- detreg-train
+def cmd_train(args: argparse.Namespace) -> int:
+    """Validate the config, write it to the work dir, run training."""
+    from detreg.launch import prepare_config
+
+    _split_overrides(args)
+    resume = args.resume
+    if resume is not None and args.config is None and resume != "auto":
+        return _resume_from_checkpoint(args)
+    cfg = prepare_config(args.config, args.overrides, args.data)
+    if args.check:
+        print(f"{cfg.path}: OK")
+        return 0
+    from detreg.config import dump
+    from detreg.engine.runner import Runner
+
+    work_dir = args.work_dir or cfg.data.get("work_dir")
+    if resume == "auto":
+        if not work_dir:
+            raise DetregError("--resume without a path needs a work dir (--work-dir or work_dir: in the config)")
+        resume = os.path.join(work_dir, "last.pt")
+        if not os.path.isfile(resume):
+            raise DetregError(f"--resume: no checkpoint at {resume}")
+    runner = Runner(cfg, work_dir=work_dir, resume=resume)
+    if runner.is_main:
+        dump(cfg, runner.work_dir / "config.yaml")
+    runner.train()
+    return 0
+
+
+def _resume_from_checkpoint(args: argparse.Namespace) -> int:
+    """``detreg-train --resume path/last.pt``: rebuild from the config stored in it."""
+    import tempfile
+    from pathlib import Path
+
+    from detreg.config import dump
+    from detreg.engine.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(args.resume)
+    if not isinstance(ckpt.get("config"), dict):
+        raise DetregError(f"{args.resume}: the checkpoint holds no config; pass the config file too")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "config.yaml"
+        dump(ckpt["config"], path)
+        args.config = str(path)
+        args.work_dir = args.work_dir or str(Path(args.resume).parent)
+        return cmd_train(args)
+
+
+def _not_yet(name: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        raise DetregError(f"{name} is not available yet in detreg {__version__}")
+
+    return run
+
+
+# ---------------------------------------------------------------------- parsers
+def build_parser(with_data: bool = True) -> argparse.ArgumentParser:
+    """The ``detreg`` parser with its subcommands (``data`` imports cv2: only when asked)."""
+    p = argparse.ArgumentParser(prog="detreg", description="detreg: plugin-registry object detection toolbox")
+    p.add_argument("--version", action="version", version=f"detreg {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("list", help="list registered components: detreg list [kind] [pattern]")
+    s.add_argument("kind", nargs="?", help="hooks, models, losses, ... (or a pattern)")
+    s.add_argument("pattern", nargs="?", help="substring or glob (EMA*)")
+    _common(s)
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("info", help="signature and docstring of a component, or a model config's size")
+    s.add_argument("name", help="component name (EMAHook) or model config (yolov6n)")
+    s.add_argument("--img-size", type=int, default=640)
+    s.add_argument("--nc", type=int, default=80)
+    s.add_argument("--no-fuse", dest="fuse", action="store_false", help="count the training-time model")
+    _common(s)
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("hooks", help="print the per-event hook table of a config")
+    _config_args(s, required=True)
+    _common(s)
+    s.set_defaults(func=cmd_hooks)
+
+    s = sub.add_parser("check", help="validate a config (every type, every argument)")
+    _config_args(s, required=True)
+    _common(s)
+    s.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("train", help="same as detreg-train")
+    _train_args(s)
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("data", help="dataset tools: synth, check, convert, show-batch")
+    if with_data:
+        from detreg.data.cli import add_parsers
+
+        add_parsers(s.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND"))
+    _common(s)
+    return p
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    _config_args(p)
+    p.add_argument("--work-dir", help="output folder (default: runs/train/expN)")
+    p.add_argument("--resume", nargs="?", const="auto", default=None, help="continue from work_dir/last.pt or PATH")
+    p.add_argument("--check", action="store_true", help="validate the config and exit")
+    _common(p)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``detreg`` entry point."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    wants_data = bool(argv) and argv[0] == "data" or any(a in ("-h", "--help") for a in argv[:1])
+    args = build_parser(with_data=wants_data).parse_args(argv)
+    return _guard(args.func, args)
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    """``detreg-train cfg.yaml [key=value ...] [--data D] [--work-dir W] [--resume [PATH]]``."""
+    p = argparse.ArgumentParser(prog="detreg-train", description="train a detector from a config")
+    _train_args(p)
+    return _guard(cmd_train, p.parse_args(argv))
+
+
+def _placeholder_main(name: str, argv: Sequence[str] | None) -> int:
+    p = argparse.ArgumentParser(prog=name)
+    _config_args(p)
+    p.add_argument("--weights")
+    _common(p)
+    return _guard(_not_yet(name), p.parse_args(argv))
+
+
+def eval_main(argv: Sequence[str] | None = None) -> int:
+    """``detreg-eval cfg.yaml --weights best.pt``."""
+    return _placeholder_main("detreg-eval", argv)
+
+
+def infer_main(argv: Sequence[str] | None = None) -> int:
+    """``detreg-infer cfg.yaml --weights best.pt --source DIR``."""
+    return _placeholder_main("detreg-infer", argv)
+
+
+def export_main(argv: Sequence[str] | None = None) -> int:
+    """``detreg-export cfg.yaml --weights best.pt --format onnx``."""
+    return _placeholder_main("detreg-export", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

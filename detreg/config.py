@@ -1,0 +1,402 @@
+"""YAML configs: loading with ``_base_`` inheritance, overrides, validation and dumping.
+
+Rules (contract):
+
+- A mapping with ``type:`` is a component.
+- ``_base_: [a.yaml, ...]`` (or one string) inherits, paths relative to the file. A child
+  mapping merges into its base key by key; ``_delete_: true`` in a child mapping replaces
+  the base mapping instead; a ``null`` value removes the key.
+- ``key.sub=value`` overrides (values parsed as YAML) apply after loading, with the same
+  ``null`` rule.
+- ``imports: [module, ...]`` are imported before validation (the config's folder is on
+  ``sys.path`` while importing) so local code can register components.
+
+Every value remembers where it was written (``file:line``, or ``command line``) so errors
+can say where to look.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import importlib
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from detreg.errors import ConfigError, DetregError
+
+TOP_LEVEL_KEYS = ("model", "data", "optimizer", "scheduler", "hooks", "train", "work_dir", "imports", "_base_")
+
+#: The knobs people change most, with their defaults (``train.<key>``).
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "epochs": 300,
+    "batch_size": 16,
+    "img_size": 640,
+    "workers": 2,
+    "device": "auto",
+    "amp": True,
+    "seed": 0,
+    "deterministic": False,
+    "step": {"type": "TrainStep"},
+}
+
+#: Hooks every run has unless the config switches them off with ``hooks.<name>: null``.
+DEFAULT_HOOKS: dict[str, Any] = {}
+
+#: Names offered to every component whose signature has a parameter of that exact name.
+CONTEXT_KEYS = ("img_size", "batch_size", "epochs", "num_classes", "class_names", "seed", "workers", "iters_per_epoch")
+
+
+@dataclass
+class Config:
+    """A resolved config: the plain dict plus where each key was written."""
+
+    data: dict[str, Any]
+    sources: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None
+
+    def where(self, key_path: str) -> str:
+        """``file:line`` of ``key_path`` or of its closest written parent, or ''."""
+        parts = key_path.replace("[", ".").replace("]", "").split(".")
+        while parts:
+            hit = self.sources.get(".".join(parts))
+            if hit:
+                return hit
+            parts.pop()
+        return str(self.path) if self.path else ""
+
+    def locate(self, problem: str) -> str:
+        """Prefix ``problem`` (which starts with a key path) with its source location."""
+        key = problem.split(":", 1)[0].strip()
+        where = self.where(key) if key and " " not in key else ""
+        return f"{where}: {problem}" if where else problem
+
+
+# ---------------------------------------------------------------------- yaml with lines
+class _LineLoader(yaml.SafeLoader):
+    """A SafeLoader that records the line of every mapping key."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    out: dict[Any, Any] = {}
+    lines: dict[Any, int] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in out:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key '{key}'", key_node.start_mark
+            )
+        out[key] = loader.construct_object(value_node, deep=True)
+        lines[key] = key_node.start_mark.line + 1
+    loader.key_lines[id(out)] = lines
+    return out
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _collect_lines(obj: Any, loader_lines: dict[int, dict], prefix: str, file: str, out: dict[str, str]) -> None:
+    if isinstance(obj, dict):
+        lines = loader_lines.get(id(obj), {})
+        for k, v in obj.items():
+            path = f"{prefix}.{k}" if prefix else str(k)
+            if k in lines:
+                out[path] = f"{file}:{lines[k]}"
+            _collect_lines(v, loader_lines, path, file, out)
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            _collect_lines(v, loader_lines, f"{prefix}[{i}]", file, out)
+
+
+def read_yaml(path: str | Path) -> tuple[Any, dict[str, str]]:
+    """Parse one YAML file; returns the data and ``{key path: 'file:line'}``."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise DetregError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise DetregError(f"cannot read config file {path}: {exc.strerror}") from None
+    loader = _LineLoader(text)
+    loader.key_lines = {}
+    try:
+        data = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise DetregError(f"{path}{line}: invalid YAML: {problem}") from None
+    finally:
+        loader.dispose()
+    sources: dict[str, str] = {}
+    _collect_lines(data, loader.key_lines, "", _display(path), sources)
+    return data, sources
+
+
+def _display(path: Path) -> str:
+    """``path`` relative to the working folder when it lies below it (shorter messages)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+# ---------------------------------------------------------------------- merge and load
+def merge(base: Any, child: Any) -> Any:
+    """Merge ``child`` into ``base`` (copies; see the module docstring for the rules)."""
+    if not isinstance(child, Mapping) or not isinstance(base, Mapping):
+        return copy.deepcopy(child)
+    if child.get("_delete_"):
+        return {k: copy.deepcopy(v) for k, v in child.items() if k != "_delete_"}
+    out = copy.deepcopy(dict(base))
+    for k, v in child.items():
+        if v is None:
+            out.pop(k, None)
+        elif k in out:
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = _strip(v)
+    return out
+
+
+def _strip(value: Any) -> Any:
+    """Drop ``_delete_`` markers and ``null`` keys from a value that has no base."""
+    if isinstance(value, Mapping):
+        return {k: _strip(v) for k, v in value.items() if k != "_delete_" and v is not None}
+    return copy.deepcopy(value)
+
+
+def _load_tree(path: Path, seen: tuple[Path, ...], root: dict | None = None) -> tuple[dict, dict[str, str]]:
+    path = path.resolve() if path.exists() else path
+    if path in seen:
+        chain = " -> ".join(str(p) for p in (*seen, path))
+        raise DetregError(f"{path}: _base_ cycle: {chain}")
+    data, sources = read_yaml(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise DetregError(f"{path}: a config must be a mapping at the top level, got {type(data).__name__}")
+    bases = data.pop("_base_", [])
+    if isinstance(bases, str):
+        bases = [bases]
+    merged: dict = copy.deepcopy(root or {})
+    merged_sources: dict[str, str] = {}
+    for b in bases:
+        if not isinstance(b, str):
+            raise DetregError(f"{sources.get('_base_', path)}: _base_ entries must be file paths, got {b!r}")
+        base_path = (path.parent / b) if not Path(b).is_absolute() else Path(b)
+        if not base_path.exists():
+            raise DetregError(f"{sources.get('_base_', path)}: _base_ file not found: {b} (looked in {base_path})")
+        bdata, bsources = _load_tree(base_path, (*seen, path))
+        merged = merge(merged, bdata)
+        merged_sources.update(bsources)
+    merged = merge(merged, data)
+    merged_sources.update(sources)
+    return merged, merged_sources
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``a.b.c=value`` into the key parts and the YAML-parsed value."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' must look like key.sub=value")
+    key, _, raw = text.partition("=")
+    key = key.strip()
+    if not key or any(not p for p in key.split(".")):
+        raise ConfigError(f"override '{text}': bad key '{key}'")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override '{text}': value is not valid YAML ({exc})") from None
+    return key.split("."), value
+
+
+def apply_override(cfg: dict, text: str, sources: dict[str, str] | None = None) -> None:
+    """Apply one ``key.sub=value`` override to ``cfg`` in place."""
+    parts, value = parse_override(text)
+    node: Any = cfg
+    for i, p in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            node = _list_item(node, p, parts[: i + 1], text)
+            continue
+        if node.get(p) is None:
+            node[p] = {}
+        elif not isinstance(node[p], (dict, list)):
+            raise ConfigError(f"override '{text}': '{'.'.join(parts[: i + 1])}' is a value, not a mapping")
+        node = node[p]
+    last = parts[-1]
+    if isinstance(node, list):
+        idx = int(last) if last.lstrip("-").isdigit() else None
+        if idx is None or not -len(node) <= idx < len(node):
+            raise ConfigError(f"override '{text}': '{last}' is not an index of the list at {'.'.join(parts[:-1])}")
+        node[idx] = value
+    elif value is None:
+        node.pop(last, None)
+    elif isinstance(value, dict) and isinstance(node.get(last), dict):
+        node[last] = merge(node[last], value)
+    else:
+        node[last] = value
+    if sources is not None:
+        sources[".".join(parts)] = "command line"
+
+
+def _list_item(node: list, p: str, parts: list[str], text: str) -> Any:
+    if not p.lstrip("-").isdigit() or not -len(node) <= int(p) < len(node):
+        raise ConfigError(f"override '{text}': '{p}' is not an index of the list at {'.'.join(parts[:-1])}")
+    return node[int(p)]
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
+    """Load ``path`` with its ``_base_`` chain, apply ``overrides``, fill defaults.
+
+    Does not validate (see :func:`validate`) and opens no dataset.
+    """
+    path = Path(path)
+    data, sources = _load_tree(path, (), root={"train": TRAIN_DEFAULTS, "hooks": DEFAULT_HOOKS})
+    for text in overrides:
+        apply_override(data, text, sources)
+    for key in ("train", "hooks"):
+        if not isinstance(data.get(key), dict):
+            raise ConfigError(f"{sources.get(key, path)}: '{key}' must be a mapping")
+    return Config(data, sources, path)
+
+
+def import_modules(cfg: Config) -> None:
+    """Import the config's ``imports:`` so local components register themselves."""
+    mods = cfg.data.get("imports") or []
+    if isinstance(mods, str):
+        mods = [mods]
+    folder = str(cfg.path.resolve().parent) if cfg.path else None
+    added = folder is not None and folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        for i, m in enumerate(mods):
+            try:
+                importlib.import_module(m)
+            except Exception as exc:  # the user's own code: report where it was asked for
+                where = cfg.where(f"imports[{i}]") or cfg.where("imports")
+                raise ConfigError(f"{where}: imports: cannot import '{m}': {type(exc).__name__}: {exc}") from exc
+    finally:
+        if added:
+            sys.path.remove(folder)
+
+
+# ---------------------------------------------------------------------- validation
+def run_context(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The values offered to components by parameter name (see :mod:`detreg.registry`)."""
+    train = cfg.get("train", {})
+    data = cfg.get("data") or {}
+    ctx = {k: train[k] for k in ("img_size", "batch_size", "epochs", "seed", "workers") if k in train}
+    names = data.get("names")
+    if isinstance(names, dict):
+        names = [names[k] for k in sorted(names)]
+    if names is not None:
+        ctx["class_names"] = list(names)
+    nc = data.get("nc", len(names) if names is not None else None)
+    if nc is not None:
+        ctx["num_classes"] = nc
+    return ctx
+
+
+def validate(cfg: Config) -> list[str]:
+    """Every problem in the config, each prefixed with ``file:line: key.path``.
+
+    Resolves every ``type`` (built-ins, plugins, dotted paths) and checks every keyword
+    against the target's signature. Opens no dataset and builds nothing.
+    """
+    from detreg.registry import DATASETS, HOOKS, MODELS, OPTIMIZERS, SCHEDULERS, STEPS
+
+    d = cfg.data
+    problems: list[str] = []
+    for key in d:
+        if key not in TOP_LEVEL_KEYS:
+            close = difflib.get_close_matches(str(key), TOP_LEVEL_KEYS, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            problems.append(f"{key}: unknown top-level key.{hint} Known: {', '.join(TOP_LEVEL_KEYS[:-1])}")
+    ctx = run_context(d)
+    ctx_names = set(CONTEXT_KEYS)  # values arrive at build time (iters_per_epoch, nc from data)
+    train = d["train"]
+    known_train = set(TRAIN_DEFAULTS) | {"accumulate", "pretrained", "find_unused_parameters", "sync_bn"}
+    for key in train:
+        if key not in known_train:
+            close = difflib.get_close_matches(str(key), sorted(known_train), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            problems.append(f"train.{key}: unknown key.{hint} Known: {', '.join(sorted(known_train))}")
+    for key in ("epochs", "batch_size", "img_size"):
+        v = train.get(key)
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            problems.append(f"train.{key}: must be a positive integer, got {v!r}")
+    if "model" not in d:
+        problems.append("model: missing (a mapping with 'type', e.g. type: Detector)")
+    else:
+        problems += MODELS.check(d["model"], "model", ctx_names)
+    if d.get("optimizer") is not None:
+        problems += OPTIMIZERS.check(d["optimizer"], "optimizer", ctx_names, provided=("model",))
+    if d.get("scheduler") is not None:
+        problems += SCHEDULERS.check(d["scheduler"], "scheduler", ctx_names, provided=("optimizer",))
+    problems += STEPS.check(train.get("step"), "train.step", ctx_names)
+    problems += _check_data(d.get("data"), DATASETS, ctx_names)
+    hooks = d.get("hooks") or {}
+    if not isinstance(hooks, Mapping):
+        problems.append("hooks: must be a mapping from a name you choose to a hook config")
+    else:
+        for name, hcfg in hooks.items():
+            if hcfg is None:
+                continue
+            kp = f"hooks.{name}"
+            if isinstance(hcfg, Mapping):
+                pr = hcfg.get("priority")
+                if pr is not None and (not isinstance(pr, int) or isinstance(pr, bool)):
+                    problems.append(f"{kp}.priority: must be an integer, got {pr!r}")
+                hcfg = {k: v for k, v in hcfg.items() if k != "priority"}
+            problems += HOOKS.check(hcfg, kp, ctx_names)
+    del ctx
+    return [cfg.locate(p) for p in problems]
+
+
+def _check_data(data: Any, registry: Any, ctx_names: set[str]) -> list[str]:
+    if data is None:
+        return []
+    if not isinstance(data, Mapping):
+        return [f"data: must be a mapping with train/val datasets, got {type(data).__name__}"]
+    problems = []
+    for split in ("train", "val", "unlabeled"):
+        if data.get(split) is not None:
+            problems += registry.check(data[split], f"data.{split}", ctx_names)
+    return problems
+
+
+def check(cfg: Config) -> None:
+    """Import the config's modules and validate; raise one ConfigError with every problem."""
+    import_modules(cfg)
+    problems = validate(cfg)
+    if problems:
+        where = f" {cfg.path}" if cfg.path else ""
+        raise ConfigError(problems, header=f"{len(problems)} problem(s) in config{where}")
+
+
+def dump(cfg: Config | Mapping[str, Any], path: str | Path) -> None:
+    """Write the resolved config as YAML (atomically)."""
+    data = cfg.data if isinstance(cfg, Config) else dict(cfg)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(yaml.safe_dump(_plain(data), sort_keys=False, allow_unicode=True))
+    tmp.replace(path)
+
+
+def _plain(obj: Any) -> Any:
+    """Convert tuples/Paths to YAML-safe plain values."""
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj

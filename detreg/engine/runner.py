@@ -1,0 +1,386 @@
+"""The runner: builds everything from the config, loops epochs and steps, fires events.
+
+It holds no feature flags: EMA, evaluation, checkpoints, warmup, logging... are hooks.
+Build order (and the events around it)::
+
+    hooks -> before_run -> data -> model -> configure_model -> DDP -> optimizer, scheduler
+    -> train step -> before_train -> (resume) -> epochs -> after_train; after_run (always)
+
+Public attributes (contract): ``cfg, work_dir, model, ema, optimizer, scheduler,
+train_loader, val_loader, epoch, max_epochs, iter, step_in_epoch, batch, outputs, metrics,
+rank, world_size, device, logger``; plus ``accumulate`` (optimizer steps every that many
+batches; hooks may change it), ``eval_model`` and ``unwrapped_model``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from detreg import __version__
+from detreg.config import Config, run_context
+from detreg.engine import dist
+from detreg.engine.checkpoint import load_checkpoint, save_checkpoint
+from detreg.engine.hook import Hook
+from detreg.errors import DetregError
+from detreg.events import ALL_EVENTS
+from detreg.registry import DATASETS, HOOKS, MODELS, OPTIMIZERS, SCHEDULERS, STEPS
+
+
+def hook_priority(hcfg: dict[str, Any]) -> int:
+    """The priority a hook config asks for (its ``priority`` key, else the class default)."""
+    if hcfg.get("priority") is not None:
+        return int(hcfg["priority"])
+    return int(getattr(HOOKS.get(hcfg["type"]), "priority", 50))
+
+
+def overridden_events(hook_cls: type) -> list[str]:
+    """The events ``hook_cls`` implements (defined below :class:`Hook` in its MRO)."""
+    out = []
+    for event in ALL_EVENTS:
+        for klass in hook_cls.__mro__:
+            if klass is Hook or klass is object:
+                break
+            if event in vars(klass):
+                out.append(event)
+                break
+    return out
+
+
+def next_run_dir(root: str | Path = "runs/train", name: str = "exp") -> Path:
+    """``root/exp``, or ``exp2``, ``exp3``... when taken (not created here)."""
+    root = Path(root)
+    path = root / name
+    n = 2
+    while path.exists():
+        path = root / f"{name}{n}"
+        n += 1
+    return path
+
+
+class Runner:
+    """Thin hook-driven training loop (see the module docstring)."""
+
+    def __init__(self, cfg: Config, work_dir: str | Path | None = None, resume: str | Path | None = None) -> None:
+        self.cfg = cfg.data
+        self.config = cfg
+        self.rank, self.world_size, local_rank = dist.setup()
+        self.device = _pick_device(self.cfg["train"].get("device", "auto"), local_rank)
+        self.work_dir = Path(work_dir or self.cfg.get("work_dir") or next_run_dir())
+        self.resume_from = Path(resume) if resume else None
+        self.max_epochs = int(self.cfg["train"]["epochs"])
+        self.accumulate = int(self.cfg["train"].get("accumulate", 1))
+        self.epoch = 0
+        self.iter = 0
+        self.step_in_epoch = 0
+        self.epoch_complete = False
+        self.start_epoch = 0
+        self.batch: dict[str, Any] | None = None
+        self.outputs: dict[str, Any] = {}
+        self.metrics: dict[str, Any] = {}
+        self.model: torch.nn.Module | None = None
+        self.ema: Any = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: Any = None
+        self.train_loader: Any = None
+        self.val_loader: Any = None
+        self.context = run_context(self.cfg)
+        self.logger = _make_logger(self.rank)
+        self.hooks: list[tuple[str, Hook]] = self._build_hooks()
+        self._event_hooks = {e: [(n, h) for n, h in self.hooks if e in overridden_events(type(h))] for e in ALL_EVENTS}
+        self.train_step = STEPS.build(self.cfg["train"]["step"], "train.step", self.context)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def unwrapped_model(self) -> torch.nn.Module:
+        """The model without a DDP wrapper."""
+        m = self.model
+        return m.module if isinstance(m, torch.nn.parallel.DistributedDataParallel) else m
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        """What evaluation and ``best.pt`` use: the EMA module when there is one."""
+        return self.ema.module if self.ema is not None else self.unwrapped_model
+
+    @property
+    def is_main(self) -> bool:
+        """True on rank 0 (the process that logs, evaluates and saves)."""
+        return self.rank == 0
+
+    # ------------------------------------------------------------------ events
+    def call(self, event: str, *args: Any) -> None:
+        """Fire ``event`` on every hook that implements it, in priority order.
+
+        An exception is re-raised with a note naming the hook and the event.
+        """
+        for name, hook in self._event_hooks[event]:
+            try:
+                getattr(hook, event)(self, *args)
+            except BaseException as exc:
+                exc.add_note(f"in hook '{name}' ({type(hook).__name__}) during {event}")
+                raise
+
+    def _call_safely(self, event: str, *args: Any) -> None:
+        """Fire an event on the failure path: log hook errors, do not mask the first one."""
+        for name, hook in self._event_hooks[event]:
+            try:
+                getattr(hook, event)(self, *args)
+            except Exception as exc:  # noqa: BLE001 - already failing; keep the original error
+                self.logger.error("hook '%s' failed during %s: %s: %s", name, event, type(exc).__name__, exc)
+
+    def _build_hooks(self) -> list[tuple[str, Hook]]:
+        built = []
+        for index, (name, hcfg) in enumerate((self.cfg.get("hooks") or {}).items()):
+            if hcfg is None:
+                continue
+            args = {k: v for k, v in hcfg.items() if k != "priority"}
+            hook = HOOKS.build(args, f"hooks.{name}", self.context)
+            if not isinstance(hook, Hook):
+                raise DetregError(f"hooks.{name}: {hcfg['type']} is not a detreg.engine.Hook subclass")
+            if hcfg.get("priority") is not None:
+                hook.priority = int(hcfg["priority"])
+            built.append((hook.priority, index, name, hook))
+        built.sort(key=lambda t: (t[0], t[1]))
+        return [(name, hook) for _, _, name, hook in built]
+
+    # ------------------------------------------------------------------ building
+    def _build_data(self) -> None:
+        from detreg.data.loader import build_dataloader
+
+        data = self.cfg.get("data") or {}
+        loader_cfg = dict(data.get("loader") or {})
+        train = self.cfg["train"]
+        bs = int(train["batch_size"]) // self.world_size
+        if data.get("train") is None:
+            raise DetregError("data.train: missing; set a dataset or pass --data my_data.yaml")
+        train_set = DATASETS.build(data["train"], "data.train", self.context)
+        self.context.setdefault("num_classes", train_set.num_classes)
+        self.context.setdefault("class_names", list(train_set.class_names))
+        seed = int(train.get("seed", 0))
+        self.train_loader = build_dataloader(
+            train_set, batch_size=bs, workers=int(train["workers"]), shuffle=True, seed=seed, **loader_cfg
+        )
+        self.context["iters_per_epoch"] = len(self.train_loader)
+        if data.get("val") is not None and self.is_main:
+            val_set = DATASETS.build(data["val"], "data.val", self.context)
+            val_bs = int(data.get("val_batch_size") or 2 * bs)
+            self.val_loader = build_dataloader(
+                val_set, batch_size=val_bs, workers=int(train["workers"]), shuffle=False, seed=seed, **loader_cfg
+            )
+
+    def _build_model(self) -> None:
+        self.model = MODELS.build(self.cfg["model"], "model", self.context).to(self.device)
+
+    def _build_optimization(self) -> None:
+        if self.cfg.get("optimizer") is None:
+            raise DetregError("optimizer: missing (e.g. optimizer: {type: SGD, lr: 0.01})")
+        self.optimizer = OPTIMIZERS.build(self.cfg["optimizer"], "optimizer", self.context, model=self.unwrapped_model)
+        if self.cfg.get("scheduler") is not None:
+            self.scheduler = SCHEDULERS.build(
+                self.cfg["scheduler"], "scheduler", self.context, optimizer=self.optimizer
+            )
+
+    def build(self) -> None:
+        """Build data, model (+ ``configure_model``), DDP, optimizer, scheduler, train step."""
+        self._build_data()
+        self._build_model()
+        self.call("configure_model")
+        self.model = dist.wrap_model(self.model, self.device, self.cfg["train"])
+        self._build_optimization()
+        self.train_step.setup(self)
+
+    # ------------------------------------------------------------------ running
+    def train(self) -> None:
+        """Run the whole training; ``after_run`` fires whatever happens."""
+        try:
+            _seed_everything(int(self.cfg["train"].get("seed", 0)) + self.rank, self.cfg["train"].get("deterministic"))
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+            self._add_file_log()
+            self.call("before_run")
+            self.build()
+            self.call("before_train")
+            if self.resume_from is not None:
+                self.resume(self.resume_from)
+            for epoch in range(self.start_epoch, self.max_epochs):
+                self.epoch = epoch
+                self._run_epoch()
+            self.call("after_train")
+        except BaseException as exc:
+            self._call_safely("on_exception", exc)
+            raise
+        finally:
+            self._call_safely("after_run")
+            dist.cleanup()
+
+    def _run_epoch(self) -> None:
+        self.epoch_complete = False
+        if hasattr(self.train_loader, "set_epoch"):
+            self.train_loader.set_epoch(self.epoch)
+        self.model.train()
+        self.train_step.start_epoch(self)
+        self.call("before_epoch")
+        for i, batch in enumerate(self.train_loader):
+            self.step_in_epoch = i
+            self.batch = batch
+            self.call("before_step")
+            self.outputs = self.train_step.step(self, batch)
+            self.call("after_step")
+            self.iter += 1
+        self.batch = None
+        self.epoch_complete = True
+        self.call("after_epoch")
+
+    def validate(self, evaluate: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run ``evaluate`` between ``before_val`` and ``after_val``; keep its metrics."""
+        self.call("before_val")
+        self.metrics = dict(evaluate())
+        self.call("after_val")
+        return self.metrics
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint_state(self) -> dict[str, Any]:
+        """The plain-state checkpoint dict of the current moment (see ``engine.checkpoint``)."""
+        hooks = {name: hook.state_dict() for name, hook in self.hooks if hasattr(hook, "state_dict")}
+        ckpt = {
+            "model": self.unwrapped_model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
+            "scheduler": self.scheduler.state_dict() if hasattr(self.scheduler, "state_dict") else None,
+            "scaler": None,
+            "train_step": self.train_step.state_dict() if hasattr(self.train_step, "state_dict") else None,
+            "hooks": hooks,
+            "epoch": self.epoch + (1 if self.epoch_complete else 0),
+            "iter": self.iter,
+            "config": self.cfg,
+            "versions": {"detreg": __version__, "torch": str(torch.__version__)},
+            "rng": _rng_state(),
+        }
+        if ckpt["train_step"] and ckpt["train_step"].get("scaler") is not None:
+            ckpt["scaler"] = ckpt["train_step"]["scaler"]
+        self.call("on_save_checkpoint", ckpt)
+        return ckpt
+
+    def save_checkpoint(self, path: str | Path, state: dict[str, Any] | None = None) -> Path:
+        """Write a checkpoint atomically (main process only; others return at once)."""
+        path = Path(path)
+        if not self.is_main:
+            return path
+        return save_checkpoint(state if state is not None else self.checkpoint_state(), path)
+
+    def resume(self, path: str | Path) -> None:
+        """Restore everything a checkpoint holds so training continues exactly."""
+        ckpt = load_checkpoint(path, map_location=self.device)
+        try:
+            self.unwrapped_model.load_state_dict(ckpt["model"])
+        except RuntimeError as exc:
+            raise DetregError(f"{path}: the checkpoint's model does not match the config's: {exc}") from None
+        if self.ema is not None and ckpt.get("ema"):
+            self.ema.load_state_dict(ckpt["ema"])
+        if self.optimizer is not None and ckpt.get("optimizer"):
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.scheduler is not None and ckpt.get("scheduler"):
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        if ckpt.get("train_step") and hasattr(self.train_step, "load_state_dict"):
+            self.train_step.load_state_dict(ckpt["train_step"])
+        states = ckpt.get("hooks") or {}
+        for name, hook in self.hooks:
+            if name in states and hasattr(hook, "load_state_dict"):
+                hook.load_state_dict(states[name])
+            elif hasattr(hook, "load_state_dict"):
+                self.logger.warning("resume: checkpoint has no state for hook '%s'; it starts fresh", name)
+        unknown = sorted(set(states) - {n for n, _ in self.hooks})
+        if unknown:
+            self.logger.warning("resume: checkpoint holds state of hooks not in this config: %s", ", ".join(unknown))
+        self.start_epoch = int(ckpt["epoch"])
+        self.epoch = self.start_epoch
+        self.iter = int(ckpt["iter"])
+        if ckpt.get("rng"):
+            _set_rng_state(ckpt["rng"])
+        self.call("on_load_checkpoint", ckpt)
+        self.logger.info("resumed from %s at epoch %d (iter %d)", path, self.start_epoch, self.iter)
+
+    # ------------------------------------------------------------------ misc
+    def _add_file_log(self) -> None:
+        if not self.is_main:
+            return
+        path = (self.work_dir / "train.log").resolve()
+        if any(getattr(h, "baseFilename", None) == str(path) for h in self.logger.handlers):
+            return
+        for h in [h for h in self.logger.handlers if isinstance(h, logging.FileHandler)]:
+            self.logger.removeHandler(h)
+            h.close()
+        fh = logging.FileHandler(path)
+        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        self.logger.addHandler(fh)
+
+
+def _pick_device(spec: Any, local_rank: int) -> torch.device:
+    spec = str(spec).strip().lower() if spec is not None else "auto"
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    if spec.isdigit():
+        spec = f"cuda:{spec}"
+    if spec.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise DetregError(f"train.device: '{spec}' asked for, but no CUDA GPU is available (use train.device=cpu)")
+        if spec == "cuda" and local_rank >= 0:
+            spec = f"cuda:{local_rank}"
+    try:
+        return torch.device(spec)
+    except RuntimeError as exc:
+        raise DetregError(f"train.device: {exc}") from None
+
+
+def _make_logger(rank: int) -> logging.Logger:
+    logger = logging.getLogger("detreg")
+    if not any(getattr(h, "_detreg", False) for h in logger.handlers):
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("%(message)s"))
+        h._detreg = True  # type: ignore[attr-defined]
+        logger.addHandler(h)
+    logger.setLevel(logging.INFO if rank == 0 else logging.WARNING)
+    logger.propagate = False
+    return logger
+
+
+def _seed_everything(seed: int, deterministic: Any) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+
+
+def _rng_state() -> dict[str, Any]:
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)],
+        "python": list(random.getstate()[1]) + [random.getstate()[0]],
+        "time": time.time(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"].cpu())
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    py = list(state["python"])
+    random.setstate((py[-1], tuple(py[:-1]), None))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])

@@ -1,0 +1,127 @@
+"""The train step: forward, loss, backward, AMP, gradient accumulation, optimizer step.
+
+A small swappable object (registered in ``STEPS``, chosen by ``train.step``). The runner
+calls ``start_epoch(runner)`` at each epoch start and ``step(runner, batch)`` per batch;
+the step fires ``after_backward`` and, only when the optimizer really stepped,
+``after_optimizer_step`` through ``runner.call``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from detreg.errors import DetregError
+from detreg.registry import STEPS
+
+if TYPE_CHECKING:
+    from detreg.engine.runner import Runner
+
+
+@STEPS.register()
+class TrainStep:
+    """YOLOv6-style step: optimizer steps when ``iter - last_opt_step >= runner.accumulate``.
+
+    Args:
+        grad_clip: clip the gradient norm to this value before stepping (off when None).
+        max_nonfinite: stop with a clear message after this many non-finite losses in a row
+            (each such step is skipped and counted in ``runner.outputs['skipped']``).
+        amp_dtype: autocast dtype when ``train.amp`` is on: 'float16' (CUDA default) or
+            'bfloat16' (the only one used on CPU, where ``amp: true`` means off unless
+            ``amp_dtype: bfloat16`` is set).
+    """
+
+    def __init__(self, grad_clip: float | None = None, max_nonfinite: int = 10, amp_dtype: str | None = None) -> None:
+        if amp_dtype not in (None, "float16", "bfloat16"):
+            raise ValueError(f"amp_dtype must be float16 or bfloat16, got {amp_dtype!r}")
+        self.grad_clip = grad_clip
+        self.max_nonfinite = max_nonfinite
+        self.amp_dtype = amp_dtype
+        self.last_opt_step = -1
+        self.nonfinite_in_row = 0
+        self.skipped = 0
+        self.scaler: torch.amp.GradScaler | None = None
+        self._autocast: dict[str, Any] = {"enabled": False, "device_type": "cpu"}
+
+    def setup(self, runner: Runner) -> None:
+        """Pick autocast/GradScaler settings for the runner's device."""
+        dev = torch.device(runner.device)
+        amp = bool(runner.cfg["train"].get("amp", False))
+        if dev.type == "cuda" and amp:
+            dtype = torch.bfloat16 if self.amp_dtype == "bfloat16" else torch.float16
+            self._autocast = {"enabled": True, "device_type": "cuda", "dtype": dtype}
+            self.scaler = torch.amp.GradScaler("cuda", enabled=dtype is torch.float16)
+        elif amp and self.amp_dtype == "bfloat16":
+            self._autocast = {"enabled": True, "device_type": dev.type, "dtype": torch.bfloat16}
+        else:
+            self._autocast = {"enabled": False, "device_type": dev.type}
+
+    def start_epoch(self, runner: Runner) -> None:
+        """Drop partial accumulations at an epoch start (YOLOv6 does the same)."""
+        runner.optimizer.zero_grad(set_to_none=True)
+
+    def step(self, runner: Runner, batch: dict[str, Any]) -> dict[str, Any]:
+        """Run one batch; return the loss dict (floats) for logging."""
+        images = batch["img"].to(runner.device, non_blocking=True).float().div_(255.0)
+        targets = batch["targets"].to(runner.device, non_blocking=True)
+        with torch.autocast(**self._autocast):
+            out = runner.model(images, targets, epoch=runner.epoch)
+        loss = out["loss"]
+        if not torch.isfinite(loss).all():
+            return self._skip(runner, out)
+        self.nonfinite_in_row = 0
+        scaled = loss * runner.world_size if runner.world_size > 1 else loss
+        if self.scaler is not None:
+            self.scaler.scale(scaled).backward()
+        else:
+            scaled.backward()
+        runner.call("after_backward")
+        if runner.iter - self.last_opt_step >= runner.accumulate:
+            self._optimizer_step(runner)
+            self.last_opt_step = runner.iter
+            runner.call("after_optimizer_step")
+        return {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in out.items()}
+
+    def _optimizer_step(self, runner: Runner) -> None:
+        opt = runner.optimizer
+        if self.scaler is not None:
+            if self.grad_clip:
+                self.scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(runner.model.parameters(), self.grad_clip)
+            self.scaler.step(opt)
+            self.scaler.update()
+        else:
+            if self.grad_clip:
+                torch.nn.utils.clip_grad_norm_(runner.model.parameters(), self.grad_clip)
+            opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    def _skip(self, runner: Runner, out: dict[str, Any]) -> dict[str, Any]:
+        self.nonfinite_in_row += 1
+        self.skipped += 1
+        runner.optimizer.zero_grad(set_to_none=True)
+        if self.nonfinite_in_row >= self.max_nonfinite:
+            parts = ", ".join(f"{k}={float(v.detach()) if torch.is_tensor(v) else v:.4g}" for k, v in out.items())
+            raise DetregError(
+                f"loss was not finite for {self.nonfinite_in_row} steps in a row (epoch {runner.epoch}, "
+                f"iter {runner.iter}: {parts}); try a lower optimizer.lr, train.amp=false, or check the labels"
+            )
+        runner.logger.warning("non-finite loss at iter %d, step skipped (%d in a row)", runner.iter, self.nonfinite_in_row)
+        return {"loss": math.nan, "skipped": float(self.skipped)}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Counters and the GradScaler state, for exact resume."""
+        return {
+            "last_opt_step": self.last_opt_step,
+            "skipped": self.skipped,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved."""
+        self.last_opt_step = int(state.get("last_opt_step", -1))
+        self.skipped = int(state.get("skipped", 0))
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])

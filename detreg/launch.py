@@ -1,0 +1,103 @@
+"""Turn command-line inputs (config, overrides, ``--data``) into a validated config.
+
+Shared by ``detreg-train``, ``detreg check``, ``detreg hooks``, ``detreg-eval``... so every
+command reads configs the same way. Nothing heavy happens here: no dataset is opened,
+no model is built (the built-in synthetic data is generated once if missing, a few
+seconds, so the demo runs from a fresh clone).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from detreg.config import Config, apply_override, check, load_config, merge
+from detreg.errors import DetregError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO_ROOT / "configs"
+DEFAULT_CONFIG = CONFIG_DIR / "demo.yaml"
+
+
+def find_config(name: str | Path | None) -> Path:
+    """A config path from a file path or a built-in name (``yolov6n``, ``demo``)."""
+    if name is None:
+        return DEFAULT_CONFIG
+    path = Path(name)
+    if path.is_file():
+        return path
+    for candidate in (CONFIG_DIR / f"{name}.yaml", CONFIG_DIR / str(name)):
+        if candidate.is_file():
+            return candidate
+    known = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))) if CONFIG_DIR.is_dir() else "none"
+    raise DetregError(f"config not found: {name} (not a file; built-in configs: {known})")
+
+
+def prepare_config(
+    path: str | Path | None,
+    overrides: list[str] = (),
+    data: str | Path | None = None,
+    validate: bool = True,
+) -> Config:
+    """Load, apply overrides and the data yaml, import ``imports:``, validate in full.
+
+    Raises one :class:`~detreg.errors.ConfigError` listing every problem.
+    """
+    cfg = load_config(find_config(path), list(overrides))
+    if data is not None:
+        apply_override(cfg.data, f"data.source={Path(data)}", cfg.sources)
+    resolve_data_source(cfg)
+    if validate:
+        check(cfg)
+    return cfg
+
+
+def resolve_data_source(cfg: Config) -> None:
+    """Merge the dataset described by ``data.source`` (a data yaml) or ``data.synth``.
+
+    ``data.synth: {root, train, val, size, seed}`` generates the built-in synthetic set
+    into ``root`` once, then uses its data yaml.
+    """
+    data: dict[str, Any] = cfg.data.get("data") or {}
+    if not isinstance(data, dict):
+        return
+    source = data.get("source")
+    synth = data.get("synth")
+    if source is None and synth is not None:
+        source = _ensure_synth(synth, cfg)
+    if source is None:
+        return
+    from detreg.data.data_yaml import data_section_from_yaml
+
+    src = Path(str(source))
+    if not src.is_absolute() and not src.exists() and cfg.path is not None:
+        src = cfg.path.parent / src
+    fragment = data_section_from_yaml(src)
+    merged = merge(data, fragment)
+    merged.pop("source", None)
+    merged.pop("synth", None)
+    cfg.data["data"] = merged
+    for key in fragment:
+        cfg.sources.setdefault(f"data.{key}", str(src))
+
+
+def _ensure_synth(spec: Any, cfg: Config) -> Path:
+    from detreg.data.synth import make_synth_dataset
+
+    if not isinstance(spec, dict):
+        raise DetregError(f"{cfg.where('data.synth')}: data.synth must be a mapping (root, train, val, size, seed)")
+    allowed = {"root", "train", "val", "size", "seed"}
+    bad = sorted(set(spec) - allowed)
+    if bad:
+        raise DetregError(f"{cfg.where('data.synth')}: data.synth: unknown keys {bad}; allowed: {sorted(allowed)}")
+    root = Path(spec.get("root", "runs/data/synth"))
+    yaml_path = root / "data.yaml"
+    if not yaml_path.is_file():
+        make_synth_dataset(
+            root,
+            n_train=int(spec.get("train", 256)),
+            n_val=int(spec.get("val", 64)),
+            size=int(spec.get("size", 320)),
+            seed=int(spec.get("seed", 0)),
+        )
+    return yaml_path
