@@ -1,0 +1,120 @@
+"""Checkpoint hooks: ``last.pt`` every epoch (before eval) and ``best.pt`` after eval.
+
+Two hooks because they sit on both sides of evaluation (priority 60 and 80): a crash in
+evaluation never loses the epoch that was just trained.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from detreg.engine import Hook
+from detreg.engine.checkpoint import load_checkpoint, save_checkpoint
+from detreg.registry import HOOKS
+
+
+@HOOKS.register()
+class CheckpointHook(Hook):
+    """Write ``work_dir/last.pt`` after every epoch, and ``epoch_N.pt`` for the last N.
+
+    Args:
+        save_last_n: also keep ``epoch_{N}.pt`` (1-based) for each of the last N epochs
+            (YOLOv6's ``save_ckpt_on_last_n_epoch``; 0 = never).
+        interval: also keep ``epoch_{N}.pt`` every ``interval`` epochs (0 = never).
+    """
+
+    priority = 60
+
+    def __init__(self, save_last_n: int = 0, interval: int = 0) -> None:
+        self.save_last_n = save_last_n
+        self.interval = interval
+
+    def after_epoch(self, runner: Any) -> None:
+        """Save ``last.pt`` (and the epoch copy when due)."""
+        state = runner.checkpoint_state()
+        runner.save_checkpoint(runner.work_dir / "last.pt", state)
+        done = runner.epoch + 1
+        keep = (self.save_last_n and runner.epoch >= runner.max_epochs - self.save_last_n) or (
+            self.interval and done % self.interval == 0
+        )
+        if keep:
+            runner.save_checkpoint(runner.work_dir / f"epoch_{done}.pt", state)
+
+
+@HOOKS.register()
+class BestCheckpointHook(Hook):
+    """Write ``best.pt`` when an evaluation reaches a new best ``metric`` (ties count).
+
+    Also ``best_stop_aug.pt``: the best inside the last ``stop_aug_epochs`` epochs (the
+    window where mosaic/mixup are off; set it to the StopAugHook's ``epochs``). At the end
+    of training ``best.pt`` is stripped: the EMA weights (when any) become ``model``, the
+    optimizer and EMA states are dropped and floats are stored in half precision.
+    ``last.pt`` stays whole so the run can be resumed or extended.
+
+    Args:
+        metric: key of ``runner.metrics`` to maximise.
+        stop_aug_epochs: size of the stop-aug window (0: no ``best_stop_aug.pt``).
+        strip: strip ``best.pt`` (and ``best_stop_aug.pt``) at the end.
+    """
+
+    priority = 80
+
+    def __init__(self, metric: str = "mAP50_95", stop_aug_epochs: int = 0, strip: bool = True) -> None:
+        self.metric = metric
+        self.stop_aug_epochs = stop_aug_epochs
+        self.strip = strip
+        self.best = -1.0
+        self.best_stop_aug = -1.0
+
+    def after_val(self, runner: Any) -> None:
+        """Compare the fresh metric with the best so far and save."""
+        value = runner.metrics.get(self.metric)
+        if value is None:
+            runner.logger.warning("BestCheckpointHook: metrics have no '%s'; best.pt not updated", self.metric)
+            return
+        value = float(value)
+        in_window = self.stop_aug_epochs and runner.epoch >= runner.max_epochs - self.stop_aug_epochs
+        new_best = value >= self.best
+        new_window_best = in_window and value > self.best_stop_aug
+        if not (new_best or new_window_best):
+            return
+        if new_best:
+            self.best = value
+        if new_window_best:
+            self.best_stop_aug = value
+        state = runner.checkpoint_state()
+        state["best_fitness"] = value
+        if new_best:
+            runner.save_checkpoint(runner.work_dir / "best.pt", state)
+        if new_window_best:
+            runner.save_checkpoint(runner.work_dir / "best_stop_aug.pt", state)
+
+    def after_train(self, runner: Any) -> None:
+        """Strip the best checkpoints for deployment."""
+        if not (self.strip and runner.is_main):
+            return
+        for name in ("best.pt", "best_stop_aug.pt"):
+            path = runner.work_dir / name
+            if path.is_file():
+                save_checkpoint(strip_checkpoint(load_checkpoint(path)), path)
+
+    def state_dict(self) -> dict[str, float]:
+        """Best values so far (resume keeps comparing against them)."""
+        return {"best": self.best, "best_stop_aug": self.best_stop_aug}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        """Restore the best values."""
+        self.best = float(state["best"])
+        self.best_stop_aug = float(state["best_stop_aug"])
+
+
+def strip_checkpoint(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """A deployable copy: EMA weights as ``model`` (fp16), no optimizer/EMA/RNG state."""
+    ema = ckpt.get("ema")
+    weights = ema["module"] if isinstance(ema, dict) and "module" in ema else ckpt["model"]
+    half = {k: v.half() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in weights.items()}
+    out = {k: v for k, v in ckpt.items() if k not in ("optimizer", "ema", "scheduler", "scaler", "rng", "train_step")}
+    out.update(model=half, ema=None, optimizer=None, scheduler=None, scaler=None, stripped=True)
+    return out

@@ -1,0 +1,49 @@
+"""LoadWeightsHook: finetune from pretrained weights with shape-matched partial loading."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from detreg.engine import Hook
+from detreg.engine.checkpoint import load_checkpoint, load_matching, model_state
+from detreg.registry import HOOKS
+
+
+@HOOKS.register()
+class LoadWeightsHook(Hook):
+    """Load ``path`` into the model before training (``configure_model``, priority 5).
+
+    Entries whose name and shape match are loaded; the rest (a new head for another
+    number of classes, say) keep their initialisation. A report says what loaded.
+
+    Args:
+        path: a detreg checkpoint (``best.pt``, ``last.pt``) or a bare state dict file.
+        prefer_ema: take the EMA weights when the checkpoint has them.
+        strict: fail instead of skipping entries that do not match.
+    """
+
+    priority = 5
+
+    def __init__(self, path: str, prefer_ema: bool = True, strict: bool = False) -> None:
+        self.path = path
+        self.prefer_ema = prefer_ema
+        self.strict = strict
+
+    def configure_model(self, runner: Any) -> None:
+        """Load and report."""
+        from detreg.errors import DetregError
+
+        ckpt = load_checkpoint(self.path)
+        state = model_state(ckpt, self.prefer_ema) if "model" in ckpt or "ema" in ckpt else ckpt
+        state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+        loaded, skipped = load_matching(runner.unwrapped_model, state)
+        if self.strict and skipped:
+            raise DetregError(f"{self.path}: {len(skipped)} entries do not match the model, e.g. {skipped[:3]}")
+        total = len(runner.unwrapped_model.state_dict())
+        runner.logger.info(
+            "pretrained %s: loaded %d/%d entries; not loaded: %s",
+            self.path,
+            len(loaded),
+            total,
+            ", ".join(skipped[:8]) + (" ..." if len(skipped) > 8 else "") if skipped else "none",
+        )
