@@ -101,21 +101,36 @@ def cmd_info(args: argparse.Namespace) -> int:
         return _model_summary(args)
     hits = find(args.name)
     if not hits:
-        from detreg.registry import MODELS
+        import difflib
 
-        raise DetregError(MODELS._unknown_message(args.name).replace("unknown model", "unknown component"))
+        from detreg.registry import REGISTRIES
+
+        every = sorted({n for r in REGISTRIES.values() for n in r.names()})
+        close = difflib.get_close_matches(args.name, every, n=3, cutoff=0.6)
+        hint = (" Did you mean " + " or ".join(f"'{c}'" for c in close) + "?") if close else ""
+        raise DetregError(f"unknown component '{args.name}'.{hint} List them with `detreg list`.")
     for kind, entry in hits:
         obj = __import__("detreg.registry", fromlist=["REGISTRIES"]).REGISTRIES[kind].get(args.name)
-        try:
-            sig = str(inspect.signature(obj))
-        except (TypeError, ValueError):
-            sig = "(...)"
+        sig = _signature(obj)
         print(f"{entry.name}{sig}")
         print(f"  kind: {kind}   from: {entry.origin}   defined in: {obj.__module__}")
         doc = inspect.getdoc(obj)
         if doc:
             print("\n".join("  " + line for line in doc.splitlines()))
     return 0
+
+
+def _signature(obj: object) -> str:
+    """``(a: int = 1, ...)`` with annotations as written, without the ``-> None``."""
+    try:
+        sig = inspect.signature(obj, eval_str=True)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: show them as strings
+        try:
+            sig = inspect.signature(obj)
+        except (TypeError, ValueError):
+            return "(...)"
+    sig = sig.replace(return_annotation=inspect.Signature.empty)
+    return str(sig).replace("typing.", "").replace("collections.abc.", "")
 
 
 def _model_summary(args: argparse.Namespace) -> int:

@@ -72,6 +72,7 @@ class Entry:
     target: str | None = None  # "module" or "module:attr" to import when obj is None
     canonical: str | None = None  # for aliases: the main name
     aliases: tuple[str, ...] = ()
+    plugin: bool = False  # came from an entry point
 
 
 @dataclass
@@ -192,9 +193,11 @@ class Registry:
             f"override=True to replace it on purpose."
         )
 
-    def add_lazy(self, name: str, target: str, origin: str, canonical: str | None = None) -> None:
+    def add_lazy(
+        self, name: str, target: str, origin: str, canonical: str | None = None, plugin: bool = False
+    ) -> None:
         """Know ``name`` without importing it yet (built-in index, entry points)."""
-        self._entries.setdefault(name, Entry(name, origin, None, target=target, canonical=canonical))
+        self._entries.setdefault(name, Entry(name, origin, None, target=target, canonical=canonical, plugin=plugin))
 
     # ------------------------------------------------------------------ lookup
     def names(self) -> list[str]:
@@ -257,7 +260,7 @@ class Registry:
                 f"{where}{target} was expected to register {self.singular} '{entry.name}' "
                 f"but did not (the built-in index is stale: run `python tools/gen_index.py`)"
             )
-        self._entries[entry.name] = Entry(entry.name, entry.origin, obj, target=target)
+        self._entries[entry.name] = Entry(entry.name, entry.origin, obj, target=target, plugin=entry.plugin)
 
     def _unknown_message(self, name: str) -> str:
         singular = self.singular
@@ -458,7 +461,7 @@ def discover() -> None:
                     )
                 )
                 continue
-            reg.add_lazy(ep.name, ep.value, dist)
+            reg.add_lazy(ep.name, ep.value, dist, plugin=True)
     for ep in entry_points(group="detreg.plugins"):
         dist = ep.dist.name if ep.dist is not None else "?"
         if ep.name in blocked or dist in blocked:
@@ -480,7 +483,7 @@ def reset_discovery() -> None:
     _PLUGINS.discovered = False
     _PLUGINS.failures.clear()
     for reg in REGISTRIES.values():
-        for name in [n for n, e in reg._entries.items() if e.obj is None]:
+        for name in [n for n, e in reg._entries.items() if e.obj is None or e.plugin]:
             del reg._entries[name]
 
 

@@ -1,0 +1,1 @@
+"""detreg-example: a hook, a loss and a transform, found by detreg through entry points."""

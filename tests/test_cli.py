@@ -1,0 +1,99 @@
+"""CLI: list, info, hooks, check, train --check, friendly errors, lazy imports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from detreg.cli import export_main, infer_main, main, train_main
+
+
+def test_list_shows_names_and_origins(capsys) -> None:
+    assert main(["list", "hooks"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("hooks:")
+    assert "EMAHook" in out and "detreg" in out
+    assert main(["list", "evaluators", "COCO*"]) == 0
+    out = capsys.readouterr().out
+    assert "COCOMetric" in out and "(alias of COCOEvaluator)" in out
+    assert main(["list", "checkpoint"]) == 0  # a bare pattern filters every kind
+    out = capsys.readouterr().out
+    assert "CheckpointHook" in out and "BestCheckpointHook" in out and "models:" not in out
+
+
+def test_list_imports_no_torch() -> None:
+    code = "import sys; from detreg.cli import main; main(['list']); assert 'torch' not in sys.modules, 'torch imported'"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_info_prints_signature_and_doc(capsys) -> None:
+    assert main(["info", "StopAugHook"]) == 0
+    out = capsys.readouterr().out
+    assert "StopAugHook(epochs: int = 15" in out
+    assert "kind: hooks" in out and "Level-triggered" in out
+    assert main(["info", "StopAugHok"]) == 2
+    assert "Did you mean 'StopAugHook'?" in capsys.readouterr().err
+
+
+def test_check_reports_all_problems_without_traceback(tmp_path: Path, capsys) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(
+        textwrap.dedent(
+            """\
+            model: {type: torch.nn.Identity}
+            optimizer: {type: SGD, lr: 0.01, momentun: 0.9}
+            hooks:
+              ema: {type: EMAHook, decai: 0.99}
+              stop: {type: StopAugHok}
+            """
+        )
+    )
+    assert main(["check", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "3 problem(s) in config" in err
+    assert "bad.yaml:2: optimizer.momentun: SGD has no argument 'momentun'. Did you mean 'momentum'?" in err
+    assert "bad.yaml:4: hooks.ema.decai: EMAHook has no argument 'decai'. Did you mean 'decay'?" in err
+    assert "bad.yaml:5: hooks.stop.type: unknown hook 'StopAugHok'. Did you mean 'StopAugHook'?" in err
+    assert train_main([str(cfg), "--check"]) == 2
+
+
+def test_check_ok_and_overrides(tmp_path: Path, capsys) -> None:
+    cfg = tmp_path / "ok.yaml"
+    cfg.write_text("model: {type: torch.nn.Identity}\noptimizer: {type: SGD}\nhooks: {ema: {type: EMAHook}}\n")
+    assert main(["check", str(cfg), "hooks.ema.decay=0.99"]) == 0
+    assert "OK" in capsys.readouterr().out
+    assert main(["check", str(cfg), "hooks.ema.decay"]) == 2
+    assert "must look like key.sub=value" in capsys.readouterr().err
+
+
+def test_missing_config_is_one_line(capsys) -> None:
+    assert train_main(["no_such_config.yaml"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("detreg: error: config not found: no_such_config.yaml") and "\n" not in err
+
+
+def test_hooks_table_orders_by_priority(tmp_path: Path, capsys) -> None:
+    cfg = tmp_path / "h.yaml"
+    cfg.write_text(
+        "model: {type: torch.nn.Identity}\noptimizer: {type: SGD}\n"
+        "hooks:\n  ema: {type: EMAHook}\n  warm: {type: WarmupHook}\n  last: {type: CheckpointHook}\n"
+        "  late_ema: {type: EMAHook, priority: 95}\n"
+    )
+    assert main(["hooks", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    block = out.split("after_optimizer_step:")[1].split("after_step:")[0]
+    assert block.index("ema (EMAHook)") < block.index("late_ema (EMAHook)")
+    assert "  30  ema (EMAHook)" in block and "  95  late_ema (EMAHook)" in block
+    assert "after_epoch:\n" in out and "60  last (CheckpointHook)" in out.split("after_epoch:")[1].split(":")[0]
+
+
+@pytest.mark.parametrize("entry", [infer_main, export_main])
+def test_later_commands_exist_and_say_so(entry, capsys) -> None:
+    assert entry(["--weights", "x.pt"]) == 2
+    assert "not available yet" in capsys.readouterr().err
