@@ -42,7 +42,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _config_args(p: argparse.ArgumentParser, required: bool = False) -> None:
-    p.add_argument("config", nargs=None if required else "?", help="config file or built-in name (e.g. yolov6n)")
+    p.add_argument(
+        "config", nargs=None if required else "?", help="config file or built-in name (e.g. yolov6n)"
+    )
     p.add_argument("overrides", nargs="*", help="key.sub=value overrides (values parsed as YAML)")
     p.add_argument("--data", help="a YOLOv6/Ultralytics-style data yaml (path, train, val, nc, names)")
 
@@ -146,7 +148,10 @@ def _model_summary(args: argparse.Namespace) -> int:
         model.fuse()
     s = model_summary(model, img_size=args.img_size)
     state = "fused" if args.fuse else "unfused"
-    print(f"{args.name}: {s['params'] / 1e6:.2f} M params, {s['gflops']:.2f} GFLOPs at {args.img_size}x{args.img_size}, nc={args.nc}, {state}")
+    print(
+        f"{args.name}: {s['params'] / 1e6:.2f} M params, {s['gflops']:.2f} GFLOPs "
+        f"at {args.img_size}x{args.img_size}, nc={args.nc}, {state}"
+    )
     return 0
 
 
@@ -169,7 +174,11 @@ def cmd_hooks(args: argparse.Namespace) -> int:
     hooks.sort(key=lambda t: (t[0], t[1]))
     print(f"hooks of {cfg.path} (lower priority runs first; ties keep config order)")
     for event in ALL_EVENTS:
-        rows = [f"{pr:>4}  {name} ({cls.__name__})" for pr, _, name, cls in hooks if event in overridden_events(cls)]
+        rows = [
+            f"{pr:>4}  {name} ({cls.__name__})"
+            for pr, _, name, cls in hooks
+            if event in overridden_events(cls)
+        ]
         print(f"{event}:")
         print("\n".join("  " + r for r in rows) if rows else "  -")
     return 0
@@ -204,7 +213,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     work_dir = args.work_dir or cfg.data.get("work_dir")
     if resume == "auto":
         if not work_dir:
-            raise DetregError("--resume without a path needs a work dir (--work-dir or work_dir: in the config)")
+            raise DetregError(
+                "--resume without a path needs a work dir (--work-dir or work_dir: in the config)"
+            )
         resume = os.path.join(work_dir, "last.pt")
         if not os.path.isfile(resume):
             raise DetregError(f"--resume: no checkpoint at {resume}")
@@ -288,7 +299,9 @@ def build_parser(with_data: bool = True) -> argparse.ArgumentParser:
 def _train_args(p: argparse.ArgumentParser) -> None:
     _config_args(p)
     p.add_argument("--work-dir", help="output folder (default: runs/train/expN)")
-    p.add_argument("--resume", nargs="?", const="auto", default=None, help="continue from work_dir/last.pt or PATH")
+    p.add_argument(
+        "--resume", nargs="?", const="auto", default=None, help="continue from work_dir/last.pt or PATH"
+    )
     p.add_argument("--check", action="store_true", help="validate the config and exit")
     _common(p)
 
@@ -316,9 +329,54 @@ def _placeholder_main(name: str, argv: Sequence[str] | None) -> int:
     return _guard(_not_yet(name), p.parse_args(argv))
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Evaluate a checkpoint on the config's validation set."""
+    from pathlib import Path
+
+    from detreg.engine.evaluate import evaluate_checkpoint
+
+    _split_overrides(args)
+    cfg = _config_for_weights(args)
+    out = Path(args.work_dir) if args.work_dir else Path(args.weights).parent / "eval"
+    evaluate_checkpoint(cfg, args.weights, out, args.conf, args.iou, args.batch_size, args.device)
+    return 0
+
+
+def _config_for_weights(args: argparse.Namespace):
+    """The config given, or (with only ``--weights``) the one stored in the checkpoint."""
+    from detreg.launch import prepare_config
+
+    if args.config is not None:
+        return prepare_config(args.config, args.overrides, args.data)
+    import tempfile
+    from pathlib import Path
+
+    from detreg.config import dump
+    from detreg.engine.checkpoint import load_checkpoint
+
+    stored = load_checkpoint(args.weights).get("config")
+    if not isinstance(stored, dict):
+        raise DetregError(f"{args.weights}: the checkpoint holds no config; pass the config file too")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "config.yaml"
+        dump(stored, path)
+        cfg = prepare_config(path, args.overrides, args.data)
+    cfg.path = Path(args.weights)
+    return cfg
+
+
 def eval_main(argv: Sequence[str] | None = None) -> int:
-    """``detreg-eval cfg.yaml --weights best.pt``."""
-    return _placeholder_main("detreg-eval", argv)
+    """``detreg-eval [cfg.yaml] --weights best.pt [key=value ...] [--data D]``."""
+    p = argparse.ArgumentParser(prog="detreg-eval", description="evaluate a checkpoint (COCO mAP)")
+    _config_args(p)
+    p.add_argument("--weights", required=True, help="checkpoint to evaluate (EMA weights preferred)")
+    p.add_argument("--conf", type=float, default=None, help="score threshold (default: the EvalHook's, 0.03)")
+    p.add_argument("--iou", type=float, default=None, help="NMS IoU (default: the EvalHook's, 0.65)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--device", default=None)
+    p.add_argument("--work-dir", help="where plots and metrics.json go (default: next to the weights, eval/)")
+    _common(p)
+    return _guard(cmd_eval, p.parse_args(argv))
 
 
 def infer_main(argv: Sequence[str] | None = None) -> int:

@@ -30,7 +30,17 @@ import yaml
 
 from detreg.errors import ConfigError, DetregError
 
-TOP_LEVEL_KEYS = ("model", "data", "optimizer", "scheduler", "hooks", "train", "work_dir", "imports", "_base_")
+TOP_LEVEL_KEYS = (
+    "model",
+    "data",
+    "optimizer",
+    "scheduler",
+    "hooks",
+    "train",
+    "work_dir",
+    "imports",
+    "_base_",
+)
 
 #: The knobs people change most, with their defaults (``train.<key>``).
 TRAIN_DEFAULTS: dict[str, Any] = {
@@ -49,7 +59,16 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 DEFAULT_HOOKS: dict[str, Any] = {}
 
 #: Names offered to every component whose signature has a parameter of that exact name.
-CONTEXT_KEYS = ("img_size", "batch_size", "epochs", "num_classes", "class_names", "seed", "workers", "iters_per_epoch")
+CONTEXT_KEYS = (
+    "img_size",
+    "batch_size",
+    "epochs",
+    "num_classes",
+    "class_names",
+    "seed",
+    "workers",
+    "iters_per_epoch",
+)
 
 
 @dataclass
@@ -89,9 +108,7 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool =
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if key in out:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key '{key}'", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
         out[key] = loader.construct_object(value_node, deep=True)
         lines[key] = key_node.start_mark.line + 1
     loader.key_lines[id(out)] = lines
@@ -101,7 +118,9 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool =
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _collect_lines(obj: Any, loader_lines: dict[int, dict], prefix: str, file: str, out: dict[str, str]) -> None:
+def _collect_lines(
+    obj: Any, loader_lines: dict[int, dict], prefix: str, file: str, out: dict[str, str]
+) -> None:
     if isinstance(obj, dict):
         lines = loader_lines.get(id(obj), {})
         for k, v in obj.items():
@@ -192,7 +211,9 @@ def _load_tree(path: Path, seen: tuple[Path, ...], root: dict | None = None) -> 
             raise DetregError(f"{sources.get('_base_', path)}: _base_ entries must be file paths, got {b!r}")
         base_path = (path.parent / b) if not Path(b).is_absolute() else Path(b)
         if not base_path.exists():
-            raise DetregError(f"{sources.get('_base_', path)}: _base_ file not found: {b} (looked in {base_path})")
+            raise DetregError(
+                f"{sources.get('_base_', path)}: _base_ file not found: {b} (looked in {base_path})"
+            )
         bdata, bsources = _load_tree(base_path, (*seen, path))
         merged = merge(merged, bdata)
         merged_sources.update(bsources)
@@ -233,7 +254,9 @@ def apply_override(cfg: dict, text: str, sources: dict[str, str] | None = None) 
     if isinstance(node, list):
         idx = int(last) if last.lstrip("-").isdigit() else None
         if idx is None or not -len(node) <= idx < len(node):
-            raise ConfigError(f"override '{text}': '{last}' is not an index of the list at {'.'.join(parts[:-1])}")
+            raise ConfigError(
+                f"override '{text}': '{last}' is not an index of the list at {'.'.join(parts[:-1])}"
+            )
         node[idx] = value
     elif value is None:
         node.pop(last, None)
@@ -281,7 +304,9 @@ def import_modules(cfg: Config) -> None:
                 importlib.import_module(m)
             except Exception as exc:  # the user's own code: report where it was asked for
                 where = cfg.where(f"imports[{i}]") or cfg.where("imports")
-                raise ConfigError(f"{where}: imports: cannot import '{m}': {type(exc).__name__}: {exc}") from exc
+                raise ConfigError(
+                    f"{where}: imports: cannot import '{m}': {type(exc).__name__}: {exc}"
+                ) from exc
     finally:
         if added:
             sys.path.remove(folder)

@@ -85,11 +85,15 @@ def _ensure_synth(spec: Any, cfg: Config) -> Path:
     from detreg.data.synth import make_synth_dataset
 
     if not isinstance(spec, dict):
-        raise DetregError(f"{cfg.where('data.synth')}: data.synth must be a mapping (root, train, val, size, seed)")
+        raise DetregError(
+            f"{cfg.where('data.synth')}: data.synth must be a mapping (root, train, val, size, seed)"
+        )
     allowed = {"root", "train", "val", "size", "seed"}
     bad = sorted(set(spec) - allowed)
     if bad:
-        raise DetregError(f"{cfg.where('data.synth')}: data.synth: unknown keys {bad}; allowed: {sorted(allowed)}")
+        raise DetregError(
+            f"{cfg.where('data.synth')}: data.synth: unknown keys {bad}; allowed: {sorted(allowed)}"
+        )
     root = Path(spec.get("root", "runs/data/synth"))
     yaml_path = root / "data.yaml"
     if not yaml_path.is_file():

@@ -197,7 +197,9 @@ class Registry:
         self, name: str, target: str, origin: str, canonical: str | None = None, plugin: bool = False
     ) -> None:
         """Know ``name`` without importing it yet (built-in index, entry points)."""
-        self._entries.setdefault(name, Entry(name, origin, None, target=target, canonical=canonical, plugin=plugin))
+        self._entries.setdefault(
+            name, Entry(name, origin, None, target=target, canonical=canonical, plugin=plugin)
+        )
 
     # ------------------------------------------------------------------ lookup
     def names(self) -> list[str]:
@@ -363,7 +365,9 @@ class Registry:
         available = given | set(provided) | set(context or ())
         for pname, (required, registry) in params.items():
             if required and pname not in available:
-                problems.append(f"{_join(key_path, pname)}: {cfg['type']} needs '{pname}' and the config does not set it")
+                problems.append(
+                    f"{_join(key_path, pname)}: {cfg['type']} needs '{pname}' and the config does not set it"
+                )
             if registry is not None and pname in cfg:
                 problems += _check_nested(registry, cfg[pname], _join(key_path, pname), context)
         return problems
@@ -381,7 +385,9 @@ def _build_nested(registry: Registry, value: Any, key_path: str, context: Mappin
     return value  # already built, or None
 
 
-def _check_nested(registry: Registry, value: Any, key_path: str, context: Mapping[str, Any] | None) -> list[str]:
+def _check_nested(
+    registry: Registry, value: Any, key_path: str, context: Mapping[str, Any] | None
+) -> list[str]:
     if isinstance(value, Mapping):
         return registry.check(value, key_path, context)
     if isinstance(value, (list, tuple)):
@@ -445,7 +451,7 @@ def discover() -> None:
         from importlib.metadata import entry_points  # type: ignore[assignment]
 
     blocked = _blocked()
-    for kind, reg in REGISTRIES.items():
+    for reg in REGISTRIES.values():
         for ep in entry_points(group=reg.group):
             dist = ep.dist.name if ep.dist is not None else "?"
             if ep.name in blocked or dist in blocked:

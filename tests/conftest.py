@@ -31,7 +31,7 @@ def toy_config(tmp_path: Path, tiny_data: Path) -> Callable[..., Path]:
               val: {{transforms: [{{type: Letterbox}}]}}
             optimizer: {{type: SGD, lr: 0.01}}
             train: {{epochs: {epochs}, batch_size: 4, img_size: 64, workers: 0, amp: false}}
-            work_dir: {tmp_path / 'run'}
+            work_dir: {tmp_path / "run"}
             hooks:
             """
         )

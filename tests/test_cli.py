@@ -26,7 +26,7 @@ def test_list_shows_names_and_origins(capsys) -> None:
 
 
 def test_list_imports_no_torch() -> None:
-    code = "import sys; from detreg.cli import main; main(['list']); assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys; from detreg.cli import main; main(['list']); assert 'torch' not in sys.modules"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
@@ -65,7 +65,9 @@ def test_check_reports_all_problems_without_traceback(tmp_path: Path, capsys) ->
 
 def test_check_ok_and_overrides(tmp_path: Path, capsys) -> None:
     cfg = tmp_path / "ok.yaml"
-    cfg.write_text("model: {type: torch.nn.Identity}\noptimizer: {type: SGD}\nhooks: {ema: {type: EMAHook}}\n")
+    cfg.write_text(
+        "model: {type: torch.nn.Identity}\noptimizer: {type: SGD}\nhooks: {ema: {type: EMAHook}}\n"
+    )
     assert main(["check", str(cfg), "hooks.ema.decay=0.99"]) == 0
     assert "OK" in capsys.readouterr().out
     assert main(["check", str(cfg), "hooks.ema.decay"]) == 2
@@ -90,7 +92,9 @@ def test_hooks_table_orders_by_priority(tmp_path: Path, capsys) -> None:
     block = out.split("after_optimizer_step:")[1].split("after_step:")[0]
     assert block.index("ema (EMAHook)") < block.index("late_ema (EMAHook)")
     assert "  30  ema (EMAHook)" in block and "  95  late_ema (EMAHook)" in block
-    assert "after_epoch:\n" in out and "60  last (CheckpointHook)" in out.split("after_epoch:")[1].split(":")[0]
+    assert (
+        "after_epoch:\n" in out and "60  last (CheckpointHook)" in out.split("after_epoch:")[1].split(":")[0]
+    )
 
 
 @pytest.mark.parametrize("entry", [infer_main, export_main])

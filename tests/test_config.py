@@ -27,7 +27,10 @@ def test_merge_rules() -> None:
 
 
 def test_base_chain_relative_paths(tmp_path: Path) -> None:
-    write(tmp_path / "base" / "root.yaml", "train: {epochs: 10, batch_size: 8}\nhooks: {a: {type: X, v: 1}, b: {type: Y}}\n")
+    write(
+        tmp_path / "base" / "root.yaml",
+        "train: {epochs: 10, batch_size: 8}\nhooks: {a: {type: X, v: 1}, b: {type: Y}}\n",
+    )
     write(tmp_path / "base" / "mid.yaml", "_base_: root.yaml\ntrain: {epochs: 20}\nhooks: {a: {v: 2}}\n")
     leaf = write(tmp_path / "leaf.yaml", "_base_: [base/mid.yaml]\nhooks: {b: null}\nmodel: {type: M}\n")
     cfg = load_config(leaf)
@@ -49,8 +52,12 @@ def test_base_cycle_and_missing(tmp_path: Path) -> None:
 
 
 def test_overrides_parse_yaml_and_null(tmp_path: Path) -> None:
-    path = write(tmp_path / "c.yaml", "model: {type: M, depth: 1}\nhooks: {ema: {type: EMAHook, decay: 0.9}}\n")
-    cfg = load_config(path, ["train.epochs=50", "hooks.ema.decay=0.999", "model.widths=[1, 2]", "hooks.ema=null"])
+    path = write(
+        tmp_path / "c.yaml", "model: {type: M, depth: 1}\nhooks: {ema: {type: EMAHook, decay: 0.9}}\n"
+    )
+    cfg = load_config(
+        path, ["train.epochs=50", "hooks.ema.decay=0.999", "model.widths=[1, 2]", "hooks.ema=null"]
+    )
     assert cfg.data["train"]["epochs"] == 50
     assert cfg.data["model"]["widths"] == [1, 2]
     assert "ema" not in cfg.data["hooks"]
@@ -121,10 +128,14 @@ def test_imports_register_local_components(tmp_path: Path) -> None:
     write(
         tmp_path / "my_local_hooks.py",
         "from detreg.engine import Hook\nfrom detreg.registry import HOOKS\n\n"
-        "@HOOKS.register()\nclass MyLocalConfigHook(Hook):\n    def __init__(self, k: int = 1):\n        self.k = k\n",
+        "@HOOKS.register()\nclass MyLocalConfigHook(Hook):\n"
+        "    def __init__(self, k: int = 1):\n        self.k = k\n",
     )
-    path = write(tmp_path / "c.yaml", "imports: [my_local_hooks]\nmodel: {type: torch.nn.Identity}\n"
-                 "optimizer: {type: SGD}\nhooks: {mine: {type: MyLocalConfigHook, k: 2}}\n")
+    path = write(
+        tmp_path / "c.yaml",
+        "imports: [my_local_hooks]\nmodel: {type: torch.nn.Identity}\n"
+        "optimizer: {type: SGD}\nhooks: {mine: {type: MyLocalConfigHook, k: 2}}\n",
+    )
     cfg = load_config(path)
     check(cfg)  # raises on any problem
     path2 = write(tmp_path / "d.yaml", "imports: [not_a_module_xyz]\n")

@@ -79,7 +79,9 @@ def test_plugin_hook_sees_every_event_of_a_config_driven_run(toy_config, capsys)
         "rec: {type: EventRecorderHook}\nval: {type: toy_components.ValidateEveryEpochHook}\n",
         extra="",
     )
-    cfg = prepare_config(path, ["data.train.transforms=[{type: RandomChannelShuffle, prob: 1.0}, {type: Letterbox}]"])
+    cfg = prepare_config(
+        path, ["data.train.transforms=[{type: RandomChannelShuffle, prob: 1.0}, {type: Letterbox}]"]
+    )
     runner = Runner(cfg)
     runner.train()
     events = [e["event"] for e in json.loads((runner.work_dir / "events.json").read_text())]
@@ -119,7 +121,9 @@ def test_block_list_skips_plugins(broken_plugin: Path, monkeypatch: pytest.Monke
     assert "EventRecorderHook" not in HOOKS.names()
 
 
-def test_plugin_modules_imported_at_startup_can_register(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plugin_modules_imported_at_startup_can_register(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake_distribution(
         tmp_path,
         "detreg-startup",

@@ -10,7 +10,6 @@ from detreg.engine import Hook
 from detreg.errors import ConfigError, RegistryError
 from detreg.registry import HOOKS, LOSSES, MODELS, Registry
 
-
 NESTED_INNER = Registry("assigners")
 NESTED_OUTER = Registry("losses")
 
@@ -115,7 +114,9 @@ def test_wrong_kwargs_checked_against_signature(reg: Registry) -> None:
             self.weight, self.gamma = weight, gamma
 
     problems = reg.check({"type": "Weighted", "gama": 1.0}, "model.loss")
-    assert any("model.loss.gama: Weighted has no argument 'gama'. Did you mean 'gamma'?" in p for p in problems)
+    assert any(
+        "model.loss.gama: Weighted has no argument 'gama'. Did you mean 'gamma'?" in p for p in problems
+    )
     assert any("model.loss.weight: Weighted needs 'weight'" in p for p in problems)
     with pytest.raises(ConfigError) as info:
         reg.build({"type": "Weighted", "gama": 1.0}, "model.loss")
@@ -124,7 +125,12 @@ def test_wrong_kwargs_checked_against_signature(reg: Registry) -> None:
 
 def test_nested_build_is_explicit() -> None:
     out = NESTED_OUTER.build(
-        {"type": "Outer", "built": {"type": "Inner", "k": 5}, "raw": {"type": "Inner"}, "many": [{"type": "Inner"}]}
+        {
+            "type": "Outer",
+            "built": {"type": "Inner", "k": 5},
+            "raw": {"type": "Inner"},
+            "many": [{"type": "Inner"}],
+        }
     )
     assert isinstance(out.built, Inner) and out.built.k == 5
     assert out.raw == {"type": "Inner"}  # no annotation: left as written

@@ -20,7 +20,10 @@ class ToyDetector(nn.Module):
         self.num_classes = num_classes
         self.loss_scale = loss_scale
         self.net = nn.Sequential(
-            nn.Conv2d(3, width, 3, 2, 1), nn.BatchNorm2d(width), nn.ReLU(), nn.Conv2d(width, 4 + num_classes, 1)
+            nn.Conv2d(3, width, 3, 2, 1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.Conv2d(width, 4 + num_classes, 1),
         )
 
     def forward(self, images: torch.Tensor, targets: torch.Tensor | None = None, epoch: int = 0):
@@ -28,7 +31,9 @@ class ToyDetector(nn.Module):
         box, logits = pooled[:, :4].sigmoid(), pooled[:, 4:]
         if targets is None:
             h, w = images.shape[2:]
-            xyxy = torch.cat([box[:, :2] - box[:, 2:] / 2, box[:, :2] + box[:, 2:] / 2], 1) * images.new_tensor([w, h, w, h])
+            xyxy = torch.cat(
+                [box[:, :2] - box[:, 2:] / 2, box[:, :2] + box[:, 2:] / 2], 1
+            ) * images.new_tensor([w, h, w, h])
             return torch.cat([xyxy[:, None], logits.sigmoid()[:, None]], 2)
         b = images.shape[0]
         goal_box = torch.full((b, 4), 0.5, device=images.device)
@@ -38,10 +43,16 @@ class ToyDetector(nn.Module):
             goal_cls[int(img_idx), int(cls)] = 1.0
         box_loss = (box - goal_box).abs().mean()
         cls_loss = nn.functional.binary_cross_entropy_with_logits(logits, goal_cls)
-        return {"loss": (box_loss + cls_loss) * self.loss_scale, "box": box_loss.detach(), "cls": cls_loss.detach()}
+        return {
+            "loss": (box_loss + cls_loss) * self.loss_scale,
+            "box": box_loss.detach(),
+            "cls": cls_loss.detach(),
+        }
 
     @torch.no_grad()
-    def predict(self, images: torch.Tensor, conf_thres: float = 0.0, iou_thres: float = 0.65, max_det: int = 300):
+    def predict(
+        self, images: torch.Tensor, conf_thres: float = 0.0, iou_thres: float = 0.65, max_det: int = 300
+    ):
         out = self(images)[:, 0]
         score, cls = out[:, 4:].max(1)
         return [torch.cat([o[:4], s[None], c[None].float()])[None] for o, s, c in zip(out, score, cls)]

@@ -70,7 +70,9 @@ def next_run_dir(root: str | Path = "runs/train", name: str = "exp") -> Path:
 class Runner:
     """Thin hook-driven training loop (see the module docstring)."""
 
-    def __init__(self, cfg: Config, work_dir: str | Path | None = None, resume: str | Path | None = None) -> None:
+    def __init__(
+        self, cfg: Config, work_dir: str | Path | None = None, resume: str | Path | None = None
+    ) -> None:
         self.cfg = cfg.data
         self.config = cfg
         self.rank, self.world_size, local_rank = dist.setup()
@@ -96,7 +98,9 @@ class Runner:
         self.context = run_context(self.cfg)
         self.logger = _make_logger(self.rank)
         self.hooks: list[tuple[str, Hook]] = self._build_hooks()
-        self._event_hooks = {e: [(n, h) for n, h in self.hooks if e in overridden_events(type(h))] for e in ALL_EVENTS}
+        self._event_hooks = {
+            e: [(n, h) for n, h in self.hooks if e in overridden_events(type(h))] for e in ALL_EVENTS
+        }
         self.train_step = STEPS.build(self.cfg["train"]["step"], "train.step", self.context)
 
     # ------------------------------------------------------------------ properties
@@ -174,7 +178,12 @@ class Runner:
             val_set = DATASETS.build(data["val"], "data.val", self.context)
             val_bs = int(data.get("val_batch_size") or 2 * bs)
             self.val_loader = build_dataloader(
-                val_set, batch_size=val_bs, workers=int(train["workers"]), shuffle=False, seed=seed, **loader_cfg
+                val_set,
+                batch_size=val_bs,
+                workers=int(train["workers"]),
+                shuffle=False,
+                seed=seed,
+                **loader_cfg,
             )
 
     def _build_model(self) -> None:
@@ -183,7 +192,9 @@ class Runner:
     def _build_optimization(self) -> None:
         if self.cfg.get("optimizer") is None:
             raise DetregError("optimizer: missing (e.g. optimizer: {type: SGD, lr: 0.01})")
-        self.optimizer = OPTIMIZERS.build(self.cfg["optimizer"], "optimizer", self.context, model=self.unwrapped_model)
+        self.optimizer = OPTIMIZERS.build(
+            self.cfg["optimizer"], "optimizer", self.context, model=self.unwrapped_model
+        )
         if self.cfg.get("scheduler") is not None:
             self.scheduler = SCHEDULERS.build(
                 self.cfg["scheduler"], "scheduler", self.context, optimizer=self.optimizer
@@ -202,7 +213,9 @@ class Runner:
     def train(self) -> None:
         """Run the whole training; ``after_run`` fires whatever happens."""
         try:
-            _seed_everything(int(self.cfg["train"].get("seed", 0)) + self.rank, self.cfg["train"].get("deterministic"))
+            _seed_everything(
+                int(self.cfg["train"].get("seed", 0)) + self.rank, self.cfg["train"].get("deterministic")
+            )
             self.work_dir.mkdir(parents=True, exist_ok=True)
             self._add_file_log()
             self.call("before_run")
@@ -299,7 +312,9 @@ class Runner:
                 self.logger.warning("resume: checkpoint has no state for hook '%s'; it starts fresh", name)
         unknown = sorted(set(states) - {n for n, _ in self.hooks})
         if unknown:
-            self.logger.warning("resume: checkpoint holds state of hooks not in this config: %s", ", ".join(unknown))
+            self.logger.warning(
+                "resume: checkpoint holds state of hooks not in this config: %s", ", ".join(unknown)
+            )
         self.start_epoch = int(ckpt["epoch"])
         self.epoch = self.start_epoch
         self.iter = int(ckpt["iter"])
@@ -331,7 +346,9 @@ def _pick_device(spec: Any, local_rank: int) -> torch.device:
         spec = f"cuda:{spec}"
     if spec.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise DetregError(f"train.device: '{spec}' asked for, but no CUDA GPU is available (use train.device=cpu)")
+            raise DetregError(
+                f"train.device: '{spec}' asked for, but no CUDA GPU is available (use train.device=cpu)"
+            )
         if spec == "cuda" and local_rank >= 0:
             spec = f"cuda:{local_rank}"
     try:

@@ -33,7 +33,9 @@ class TrainStep:
             ``amp_dtype: bfloat16`` is set).
     """
 
-    def __init__(self, grad_clip: float | None = None, max_nonfinite: int = 10, amp_dtype: str | None = None) -> None:
+    def __init__(
+        self, grad_clip: float | None = None, max_nonfinite: int = 10, amp_dtype: str | None = None
+    ) -> None:
         if amp_dtype not in (None, "float16", "bfloat16"):
             raise ValueError(f"amp_dtype must be float16 or bfloat16, got {amp_dtype!r}")
         self.grad_clip = grad_clip
@@ -103,12 +105,17 @@ class TrainStep:
         self.skipped += 1
         runner.optimizer.zero_grad(set_to_none=True)
         if self.nonfinite_in_row >= self.max_nonfinite:
-            parts = ", ".join(f"{k}={float(v.detach()) if torch.is_tensor(v) else v:.4g}" for k, v in out.items())
+            parts = ", ".join(
+                f"{k}={float(v.detach()) if torch.is_tensor(v) else v:.4g}" for k, v in out.items()
+            )
             raise DetregError(
                 f"loss was not finite for {self.nonfinite_in_row} steps in a row (epoch {runner.epoch}, "
-                f"iter {runner.iter}: {parts}); try a lower optimizer.lr, train.amp=false, or check the labels"
+                f"iter {runner.iter}: {parts}); try a lower optimizer.lr, train.amp=false, "
+                "or check the labels"
             )
-        runner.logger.warning("non-finite loss at iter %d, step skipped (%d in a row)", runner.iter, self.nonfinite_in_row)
+        runner.logger.warning(
+            "non-finite loss at iter %d, step skipped (%d in a row)", runner.iter, self.nonfinite_in_row
+        )
         return {"loss": math.nan, "skipped": float(self.skipped)}
 
     def state_dict(self) -> dict[str, Any]:

@@ -72,7 +72,9 @@ class BestCheckpointHook(Hook):
         """Compare the fresh metric with the best so far and save."""
         value = runner.metrics.get(self.metric)
         if value is None:
-            runner.logger.warning("BestCheckpointHook: metrics have no '%s'; best.pt not updated", self.metric)
+            runner.logger.warning(
+                "BestCheckpointHook: metrics have no '%s'; best.pt not updated", self.metric
+            )
             return
         value = float(value)
         in_window = self.stop_aug_epochs and runner.epoch >= runner.max_epochs - self.stop_aug_epochs
@@ -115,6 +117,10 @@ def strip_checkpoint(ckpt: dict[str, Any]) -> dict[str, Any]:
     ema = ckpt.get("ema")
     weights = ema["module"] if isinstance(ema, dict) and "module" in ema else ckpt["model"]
     half = {k: v.half() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in weights.items()}
-    out = {k: v for k, v in ckpt.items() if k not in ("optimizer", "ema", "scheduler", "scaler", "rng", "train_step")}
+    out = {
+        k: v
+        for k, v in ckpt.items()
+        if k not in ("optimizer", "ema", "scheduler", "scaler", "rng", "train_step")
+    }
     out.update(model=half, ema=None, optimizer=None, scheduler=None, scaler=None, stripped=True)
     return out

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from detreg.engine import Hook
-from detreg.engine import dist
+from detreg.engine import Hook, dist
 from detreg.registry import EVALUATORS, HOOKS
 
 
-def should_evaluate(epoch: int, max_epochs: int, interval: int, heavy_eval_range: int, final_only: bool) -> bool:
+def should_evaluate(
+    epoch: int, max_epochs: int, interval: int, heavy_eval_range: int, final_only: bool
+) -> bool:
     """YOLOv6's gate for 0-based ``epoch``: the last epoch always; otherwise every
     ``interval`` epochs, or every ``min(3, interval)`` inside the last ``heavy_eval_range``.
     """
@@ -65,7 +66,9 @@ class EvalHook(Hook):
 
     def after_epoch(self, runner: Any) -> None:
         """Evaluate when the schedule says so (main process; the others wait)."""
-        if not should_evaluate(runner.epoch, runner.max_epochs, self.interval, self.heavy_eval_range, self.final_only):
+        if not should_evaluate(
+            runner.epoch, runner.max_epochs, self.interval, self.heavy_eval_range, self.final_only
+        ):
             return
         if runner.is_main and runner.val_loader is not None:
             self.evaluate(runner)

@@ -38,7 +38,9 @@ class LoadWeightsHook(Hook):
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         loaded, skipped = load_matching(runner.unwrapped_model, state)
         if self.strict and skipped:
-            raise DetregError(f"{self.path}: {len(skipped)} entries do not match the model, e.g. {skipped[:3]}")
+            raise DetregError(
+                f"{self.path}: {len(skipped)} entries do not match the model, e.g. {skipped[:3]}"
+            )
         total = len(runner.unwrapped_model.state_dict())
         runner.logger.info(
             "pretrained %s: loaded %d/%d entries; not loaded: %s",

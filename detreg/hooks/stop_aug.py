@@ -34,4 +34,9 @@ class StopAugHook(Hook):
             return
         runner.train_loader.disable_transforms(self.transforms)
         self.applied = True
-        runner.logger.info("epoch %d: %s off for the last %d epochs", runner.epoch + 1, "/".join(self.transforms), self.epochs)
+        runner.logger.info(
+            "epoch %d: %s off for the last %d epochs",
+            runner.epoch + 1,
+            "/".join(self.transforms),
+            self.epochs,
+        )

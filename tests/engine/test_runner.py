@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 import toy_components
+
 from detreg.engine.checkpoint import load_checkpoint, save_checkpoint
 from detreg.engine.runner import Runner
 from detreg.errors import DetregError
@@ -66,7 +66,18 @@ def test_hook_state_round_trips_through_checkpoint(toy_config, tmp_path: Path) -
     ckpt = load_checkpoint(first.work_dir / "last.pt")
     assert ckpt["hooks"]["a"] == {"count": 2 * 3}  # 12 images / batch 4 = 3 steps x 2 epochs
     assert ckpt["epoch"] == 2 and ckpt["iter"] == 6
-    assert set(ckpt) >= {"model", "ema", "optimizer", "scheduler", "scaler", "hooks", "epoch", "iter", "config", "versions"}
+    assert set(ckpt) >= {
+        "model",
+        "ema",
+        "optimizer",
+        "scheduler",
+        "scaler",
+        "hooks",
+        "epoch",
+        "iter",
+        "config",
+        "versions",
+    }
     resumed = run(path, ["train.epochs=3"], resume=first.work_dir / "last.pt")
     hooks = dict(resumed.hooks)
     assert hooks["a"].count == 6 + 3 and resumed.iter == 9
@@ -77,7 +88,9 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(toy_config, tmp_p
     path = toy_config(hooks, epochs=4)
     full = run(path, [f"work_dir={tmp_path / 'full'}", "train.deterministic=true"])
     part = run(path, [f"work_dir={tmp_path / 'part'}", "train.epochs=2", "train.deterministic=true"])
-    resumed = run(path, [f"work_dir={tmp_path / 'part'}", "train.deterministic=true"], resume=part.work_dir / "last.pt")
+    resumed = run(
+        path, [f"work_dir={tmp_path / 'part'}", "train.deterministic=true"], resume=part.work_dir / "last.pt"
+    )
     a, b = full.unwrapped_model.state_dict(), resumed.unwrapped_model.state_dict()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)

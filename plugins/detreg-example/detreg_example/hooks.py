@@ -25,7 +25,12 @@ class EventRecorderHook(Hook):
         self.events: list[dict[str, Any]] = []
 
     def _record(self, event: str, runner: Any) -> None:
-        if not self.steps and event in ("before_step", "after_backward", "after_optimizer_step", "after_step"):
+        if not self.steps and event in (
+            "before_step",
+            "after_backward",
+            "after_optimizer_step",
+            "after_step",
+        ):
             return
         self.events.append({"event": event, "epoch": runner.epoch, "iter": runner.iter})
 

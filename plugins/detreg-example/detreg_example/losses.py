@@ -22,12 +22,18 @@ class SmoothL1IoULoss:
         self.iou_type = iou_type
 
     def __call__(
-        self, pred: Tensor, target: Tensor, weight: Tensor | None = None, avg_factor: float | Tensor | None = None
+        self,
+        pred: Tensor,
+        target: Tensor,
+        weight: Tensor | None = None,
+        avg_factor: float | Tensor | None = None,
     ) -> Tensor:
         from detreg.ops.boxes import bbox_iou
 
         gap = 1.0 - bbox_iou(pred, target, iou_type=self.iou_type)
-        loss = torch.nn.functional.smooth_l1_loss(gap, torch.zeros_like(gap), beta=self.beta, reduction="none")
+        loss = torch.nn.functional.smooth_l1_loss(
+            gap, torch.zeros_like(gap), beta=self.beta, reduction="none"
+        )
         if weight is not None:
             loss = loss * weight
         total = loss.sum()

@@ -1,0 +1,92 @@
+"""Standalone evaluation of a checkpoint (``detreg-eval``), same code path as ``EvalHook``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from detreg.config import Config, run_context
+from detreg.engine.checkpoint import load_checkpoint, model_state
+from detreg.errors import DetregError
+from detreg.registry import DATASETS, EVALUATORS, MODELS
+
+
+def _eval_settings(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Evaluator config and thresholds from the config's evaluation hook, if it has one."""
+    for hcfg in (cfg.get("hooks") or {}).values():
+        if isinstance(hcfg, dict) and ("evaluator" in hcfg or hcfg.get("type") == "EvalHook"):
+            return {
+                k: hcfg[k]
+                for k in ("evaluator", "conf_thres", "iou_thres", "max_det")
+                if hcfg.get(k) is not None
+            }
+    return {}
+
+
+def evaluate_checkpoint(
+    cfg: Config,
+    weights: str | Path,
+    out_dir: str | Path,
+    conf_thres: float | None = None,
+    iou_thres: float | None = None,
+    batch_size: int | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Evaluate ``weights`` (EMA weights preferred) on the config's ``data.val``.
+
+    Writes the per-class table to the log, plots and ``metrics.json`` to ``out_dir``.
+    """
+    import json
+
+    from detreg.data.loader import build_dataloader
+    from detreg.engine.runner import _pick_device
+    from detreg.evaluation.loop import run_evaluation
+    from detreg.evaluation.table import format_table
+
+    data = cfg.data.get("data") or {}
+    if data.get("val") is None:
+        raise DetregError(
+            "data.val: missing; evaluation needs a validation set (or pass --data my_data.yaml)"
+        )
+    dev = _pick_device(device or cfg.data["train"].get("device", "auto"), -1)
+    ctx = run_context(cfg.data)
+    val_set = DATASETS.build(data["val"], "data.val", ctx)
+    ctx.setdefault("num_classes", val_set.num_classes)
+    ctx.setdefault("class_names", list(val_set.class_names))
+    bs = batch_size or int(data.get("val_batch_size") or 2 * int(cfg.data["train"]["batch_size"]))
+    loader = build_dataloader(
+        val_set, batch_size=bs, workers=int(cfg.data["train"]["workers"]), shuffle=False
+    )
+    model = MODELS.build(cfg.data["model"], "model", ctx)
+    try:
+        model.load_state_dict(
+            {
+                k: v.float() if v.is_floating_point() else v
+                for k, v in model_state(load_checkpoint(weights)).items()
+            }
+        )
+    except RuntimeError as exc:
+        raise DetregError(
+            f"{weights}: the weights do not match the config's model: {str(exc).splitlines()[0]}"
+        ) from None
+    model.to(dev).eval()
+    settings = _eval_settings(cfg.data)
+    evaluator = EVALUATORS.build(settings.get("evaluator") or {"type": "COCOEvaluator"}, "evaluator", ctx)
+    evaluator.reset(val_set)
+    metrics = run_evaluation(
+        model,
+        loader,
+        evaluator,
+        dev,
+        conf_thres=conf_thres if conf_thres is not None else settings.get("conf_thres", 0.03),
+        iou_thres=iou_thres if iou_thres is not None else settings.get("iou_thres", 0.65),
+        max_det=settings.get("max_det", 300),
+    )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    evaluator.save_plots(out_dir)
+    plain = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, dict))}
+    (out_dir / "metrics.json").write_text(json.dumps(plain, indent=2, default=float))
+    print(format_table(metrics))
+    print(f"mAP50-95 {metrics.get('mAP50_95', 0.0):.4f}  mAP50 {metrics.get('mAP50', 0.0):.4f}  ({out_dir})")
+    return metrics
