@@ -1,0 +1,124 @@
+"""``WarmupHook``: YOLOv6's linear warmup of lr, momentum and gradient accumulation."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from detreg.engine.hook import Hook
+from detreg.optim.scaling import NOMINAL_BATCH_SIZE, nominal_accumulate
+from detreg.registry import HOOKS
+
+if TYPE_CHECKING:
+    from detreg.engine.runner import Runner
+
+
+def interp(t: float, end: float, y0: float, y1: float) -> float:
+    """Linear interpolation from ``y0`` at 0 to ``y1`` at ``end`` (clamped to the ends)."""
+    if end <= 0:
+        return y1
+    frac = min(max(t / end, 0.0), 1.0)
+    return y0 + (y1 - y0) * frac
+
+
+def warmup_iters(warmup_epochs: float, iters_per_epoch: int, min_warmup_iters: int = 1000) -> int:
+    """``W = max(round(warmup_epochs * iters_per_epoch), min_warmup_iters)``."""
+    return max(round(warmup_epochs * iters_per_epoch), min_warmup_iters)
+
+
+@HOOKS.register()
+class WarmupHook(Hook):
+    """YOLOv6 warmup, applied in ``before_step`` for every global step ``t <= W``.
+
+    With ``W = max(round(warmup_epochs * len(train_loader)), min_warmup_iters)``:
+
+    - lr of group k: ``interp(t, [0, W], [warmup_bias_lr if bias group else 0, target_k])``,
+      ``target_k = initial_lr_k * lf(epoch)``, read from the scheduler (``lrs_at`` of
+      detreg's schedules at the runner's epoch, or iteration when ``by_epoch`` is false;
+      ``get_last_lr()`` of another scheduler; ``initial_lr`` without one). The bias group
+      is the one named ``"bias"`` (detreg's optimizer builders tag their groups).
+    - momentum (SGD ``momentum``, Adam ``betas[0]``):
+      ``interp(t, [0, W], [warmup_momentum, initial_momentum])``.
+    - ``runner.accumulate = max(1, round(interp(t, [0, W], [1, nominal_batch_size / bs])))``
+      while warming up, ``max(1, round(nominal_batch_size / bs))`` after (``bs`` =
+      ``runner.cfg["train"]["batch_size"]``, the total batch). The train step reads
+      ``runner.accumulate`` each step. The hook leaves ``runner.accumulate`` alone when
+      ``nominal_batch_size`` is null or the config sets ``train.accumulate`` explicitly.
+
+    After warmup the hook only sets ``accumulate``: lr belongs to the scheduler. Everything
+    is computed from ``runner.iter``/``runner.epoch``, so the hook has no state and a resumed
+    run lands on the same values. ``warmup_epochs: 0`` with ``min_warmup_iters: 0`` disables
+    the warmup.
+    """
+
+    priority = 20
+
+    def __init__(
+        self,
+        warmup_epochs: float = 3.0,
+        min_warmup_iters: int = 1000,
+        warmup_bias_lr: float = 0.1,
+        warmup_momentum: float = 0.8,
+        nominal_batch_size: int | None = NOMINAL_BATCH_SIZE,
+    ) -> None:
+        self.warmup_epochs = warmup_epochs
+        self.min_warmup_iters = min_warmup_iters
+        self.warmup_bias_lr = warmup_bias_lr
+        self.warmup_momentum = warmup_momentum
+        self.nominal_batch_size = nominal_batch_size
+
+    def before_train(self, runner: Runner) -> None:
+        """Remember each group's final lr/momentum (kept if the optimizer already has them)."""
+        for group in runner.optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+            group.setdefault("initial_momentum", _momentum(group))
+
+    def before_step(self, runner: Runner) -> None:
+        """Set lr, momentum and ``runner.accumulate`` for global step ``runner.iter``."""
+        t = runner.iter
+        end = warmup_iters(self.warmup_epochs, len(runner.train_loader), self.min_warmup_iters)
+        warming = end > 0 and t <= end
+        if warming:
+            self._apply_lr_momentum(runner, t, end)
+        train = runner.cfg["train"]
+        if self.nominal_batch_size is not None and train.get("accumulate") is None:
+            bs = train["batch_size"]
+            if warming:
+                runner.accumulate = max(1, round(interp(t, end, 1.0, self.nominal_batch_size / bs)))
+            else:
+                runner.accumulate = nominal_accumulate(bs, self.nominal_batch_size)
+
+    def _apply_lr_momentum(self, runner: Runner, t: int, end: int) -> None:
+        groups = runner.optimizer.param_groups
+        targets = _target_lrs(runner)
+        for group, target in zip(groups, targets):
+            start = self.warmup_bias_lr if group.get("name") == "bias" else 0.0
+            group["lr"] = interp(t, end, start, target)
+            final = group.setdefault("initial_momentum", _momentum(group))
+            if final is not None:
+                _set_momentum(group, interp(t, end, self.warmup_momentum, final))
+
+
+def _target_lrs(runner: Runner) -> list[float]:
+    """The lr each group should reach at the end of warmup, at the runner's position."""
+    sched = runner.scheduler
+    if sched is not None and hasattr(sched, "lrs_at"):
+        position = runner.epoch if getattr(sched, "by_epoch", True) else runner.iter
+        return [float(x) for x in sched.lrs_at(position)]
+    if sched is not None and hasattr(sched, "get_last_lr"):
+        return [float(x) for x in sched.get_last_lr()]
+    return [float(g["initial_lr"]) for g in runner.optimizer.param_groups]
+
+
+def _momentum(group: dict[str, Any]) -> float | None:
+    if "momentum" in group:
+        return group["momentum"]
+    if "betas" in group:
+        return group["betas"][0]
+    return None
+
+
+def _set_momentum(group: dict[str, Any], value: float) -> None:
+    if "momentum" in group:
+        group["momentum"] = value
+    elif "betas" in group:
+        group["betas"] = (value, group["betas"][1])

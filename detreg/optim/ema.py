@@ -1,0 +1,61 @@
+"""``ModelEMA``: an exponential moving average of a model's weights (YOLOv6 style)."""
+
+from __future__ import annotations
+
+import math
+from copy import deepcopy
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def ema_decay(updates: int, decay: float = 0.9999, tau: float = 2000.0) -> float:
+    """YOLOv6's ramp ``d(u) = decay * (1 - exp(-u / tau))`` (small early, -> decay)."""
+    return decay * (1 - math.exp(-updates / tau))
+
+
+class ModelEMA:
+    """FP32 moving average of every floating entry of a model's ``state_dict``.
+
+    ``module`` is a deep copy of the model in eval mode without gradients. Each
+    :meth:`update` increments ``updates`` and sets ``e = d * e + (1 - d) * m`` with
+    ``d = ema_decay(updates)`` for floating-point entries (parameters and BN running
+    stats); other entries (``num_batches_tracked``) are copied. Pass the bare model
+    (unwrap DDP first); its state_dict keys must match the copy's.
+    """
+
+    def __init__(
+        self, model: nn.Module, decay: float = 0.9999, tau: float = 2000.0, updates: int = 0
+    ) -> None:
+        self.module = deepcopy(model).float().eval()
+        self.module.requires_grad_(False)
+        self.decay = decay
+        self.tau = tau
+        self.updates = updates
+
+    def current_decay(self) -> float:
+        """The decay the next :meth:`update` will use."""
+        return ema_decay(self.updates + 1, self.decay, self.tau)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        """Fold ``model``'s current weights into the average."""
+        d = self.current_decay()
+        self.updates += 1
+        src = model.state_dict()
+        for key, e in self.module.state_dict().items():
+            m = src[key].detach()
+            if e.is_floating_point():
+                e.mul_(d).add_(m.to(e.dtype), alpha=1 - d)
+            else:
+                e.copy_(m)
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"module": averaged state_dict, "updates": int}`` (plain, weights_only-loadable)."""
+        return {"module": self.module.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the averaged weights (strict) and the update count."""
+        self.module.load_state_dict(state["module"])
+        self.updates = int(state["updates"])

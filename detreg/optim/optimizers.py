@@ -1,0 +1,152 @@
+"""Optimizer builders (``OPTIMIZERS``): SGD, Adam, AdamW over YOLOv6's parameter groups.
+
+Each builder is called by the runner as ``OPTIMIZERS.build(cfg, model=model, context=ctx)``
+and returns a plain ``torch.optim.Optimizer`` with three param groups, always in this
+order and tagged with ``group["name"]``:
+
+- ``"norm"`` (g0): normalisation-layer weights, no weight decay;
+- ``"weight"`` (g1): all other weights, weight decay;
+- ``"bias"`` (g2): biases, no weight decay (the warmup hook gives them ``warmup_bias_lr``).
+
+Every group also carries ``initial_lr`` (the scaled lr) and ``initial_momentum`` (the
+momentum, or Adam's ``beta1``), which the warmup hook interpolates towards.
+
+Batch-size scaling (YOLOv6 defaults, each switchable; ``batch_size`` is the *total*
+batch over all processes and comes from the run context; without it nothing is scaled):
+
+- ``scale_weight_decay``: ``wd *= bs * accumulate / nominal_batch_size`` with
+  ``accumulate = max(1, round(nominal_batch_size / bs))``.
+- ``scale_lr``: ``lr *= bs / (world_size * bs_per_gpu)``; ``world_size`` from the run
+  context when offered, else from torch.distributed (1 when not initialised).
+
+Gradient accumulation itself is not the optimizer's business: the train step reads
+``runner.accumulate``, which the warmup hook sets (see ``detreg.hooks.warmup``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from detreg.optim.param_groups import split_param_groups
+from detreg.optim.scaling import NOMINAL_BATCH_SIZE, scaled_lr, scaled_weight_decay
+from detreg.optim.scaling import world_size as _dist_world_size
+from detreg.registry import OPTIMIZERS
+
+GROUP_NAMES: tuple[str, str, str] = ("norm", "weight", "bias")
+
+
+def resolve_hyper(
+    lr: float,
+    weight_decay: float,
+    batch_size: int | None,
+    nominal_batch_size: int,
+    scale_weight_decay: bool,
+    scale_lr: bool,
+    bs_per_gpu: int,
+    world_size: int | None,
+) -> tuple[float, float]:
+    """``(lr, weight_decay)`` after the YOLOv6 batch-size scaling that is switched on."""
+    if batch_size is None:
+        return lr, weight_decay
+    if scale_weight_decay:
+        weight_decay = scaled_weight_decay(weight_decay, batch_size, nominal_batch_size)
+    if scale_lr:
+        n = world_size if world_size is not None else _dist_world_size()
+        lr = scaled_lr(lr, batch_size, bs_per_gpu, n)
+    return lr, weight_decay
+
+
+def build_grouped(
+    factory: Callable[..., torch.optim.Optimizer],
+    model: nn.Module,
+    lr: float,
+    weight_decay: float,
+    initial_momentum: float,
+    **kwargs: Any,
+) -> torch.optim.Optimizer:
+    """``factory(groups, lr=lr, weight_decay=0, **kwargs)`` with YOLOv6's three groups.
+
+    Only the ``"weight"`` group gets ``weight_decay``. Each group gets ``name``,
+    ``initial_lr`` and ``initial_momentum`` (momentum or beta1, the warmup's target).
+    """
+    split = split_param_groups(model)
+    groups = [
+        {"params": params, "name": name, "weight_decay": weight_decay if name == "weight" else 0.0}
+        for name, params in zip(GROUP_NAMES, split)
+    ]
+    if not any(g["params"] for g in groups):
+        raise ValueError("the model has no parameters to optimize")
+    optimizer = factory(groups, lr=lr, weight_decay=0.0, **kwargs)
+    for group in optimizer.param_groups:
+        group["initial_lr"] = lr
+        group["initial_momentum"] = initial_momentum
+    return optimizer
+
+
+@OPTIMIZERS.register()
+def SGD(
+    model: nn.Module,
+    lr: float = 0.01,
+    momentum: float = 0.937,
+    weight_decay: float = 5e-4,
+    nesterov: bool = True,
+    batch_size: int | None = None,
+    nominal_batch_size: int = NOMINAL_BATCH_SIZE,
+    scale_weight_decay: bool = True,
+    scale_lr: bool = True,
+    bs_per_gpu: int = 32,
+    world_size: int | None = None,
+) -> torch.optim.Optimizer:
+    """YOLOv6's SGD (nesterov) over norm/weight/bias groups, with batch-size scaling."""
+    lr, weight_decay = resolve_hyper(
+        lr, weight_decay, batch_size, nominal_batch_size, scale_weight_decay, scale_lr, bs_per_gpu, world_size
+    )
+    return build_grouped(
+        torch.optim.SGD, model, lr, weight_decay, momentum, momentum=momentum, nesterov=nesterov
+    )
+
+
+@OPTIMIZERS.register()
+def Adam(
+    model: nn.Module,
+    lr: float = 0.001,
+    momentum: float = 0.937,
+    weight_decay: float = 5e-4,
+    beta2: float = 0.999,
+    batch_size: int | None = None,
+    nominal_batch_size: int = NOMINAL_BATCH_SIZE,
+    scale_weight_decay: bool = True,
+    scale_lr: bool = True,
+    bs_per_gpu: int = 32,
+    world_size: int | None = None,
+) -> torch.optim.Optimizer:
+    """YOLOv6's Adam: ``betas=(momentum, beta2)``, L2 weight decay on the weight group."""
+    lr, weight_decay = resolve_hyper(
+        lr, weight_decay, batch_size, nominal_batch_size, scale_weight_decay, scale_lr, bs_per_gpu, world_size
+    )
+    return build_grouped(torch.optim.Adam, model, lr, weight_decay, momentum, betas=(momentum, beta2))
+
+
+@OPTIMIZERS.register()
+def AdamW(
+    model: nn.Module,
+    lr: float = 0.001,
+    momentum: float = 0.9,
+    weight_decay: float = 0.05,
+    beta2: float = 0.999,
+    batch_size: int | None = None,
+    nominal_batch_size: int = NOMINAL_BATCH_SIZE,
+    scale_weight_decay: bool = True,
+    scale_lr: bool = True,
+    bs_per_gpu: int = 32,
+    world_size: int | None = None,
+) -> torch.optim.Optimizer:
+    """AdamW (decoupled decay on the weight group only), ``betas=(momentum, beta2)``."""
+    lr, weight_decay = resolve_hyper(
+        lr, weight_decay, batch_size, nominal_batch_size, scale_weight_decay, scale_lr, bs_per_gpu, world_size
+    )
+    return build_grouped(torch.optim.AdamW, model, lr, weight_decay, momentum, betas=(momentum, beta2))
