@@ -56,7 +56,10 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 }
 
 #: Hooks every run has unless the config switches them off with ``hooks.<name>: null``.
-DEFAULT_HOOKS: dict[str, Any] = {}
+DEFAULT_HOOKS: dict[str, Any] = {
+    "checkpoint": {"type": "CheckpointHook"},
+    "logger": {"type": "LoggerHook"},
+}
 
 #: Names offered to every component whose signature has a parameter of that exact name.
 CONTEXT_KEYS = (

@@ -35,7 +35,8 @@ def test_base_chain_relative_paths(tmp_path: Path) -> None:
     leaf = write(tmp_path / "leaf.yaml", "_base_: [base/mid.yaml]\nhooks: {b: null}\nmodel: {type: M}\n")
     cfg = load_config(leaf)
     assert cfg.data["train"]["epochs"] == 20 and cfg.data["train"]["batch_size"] == 8
-    assert cfg.data["hooks"] == {"a": {"type": "X", "v": 2}}
+    assert cfg.data["hooks"]["a"] == {"type": "X", "v": 2} and "b" not in cfg.data["hooks"]
+    assert cfg.data["hooks"]["checkpoint"] == {"type": "CheckpointHook"}  # default hooks
     assert cfg.where("hooks.a.v").endswith("mid.yaml:3")
     assert cfg.where("model.type").endswith("leaf.yaml:3")
     assert cfg.data["train"]["img_size"] == 640  # defaults filled
