@@ -1,0 +1,1 @@
+"""Backbones of the YOLOv6 family (registered in ``BACKBONES``)."""

@@ -1,0 +1,92 @@
+"""Detector: backbone -> neck -> head, with the loss for training and decoding for inference."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import torch
+from torch import Tensor, nn
+
+from detreg.models.layers import Fusable
+from detreg.registry import BACKBONES, HEADS, LOSSES, MODELS, NECKS
+
+
+def _check_widths(upper: nn.Module, lower: nn.Module, what: str) -> None:
+    out = getattr(upper, "out_channels", None)
+    inp = getattr(lower, "in_channels", None)
+    if out is not None and inp is not None and list(out) != list(inp):
+        raise ValueError(
+            f"{what}: {type(upper).__name__} gives channels {list(out)} but {type(lower).__name__} "
+            f"expects {list(inp)} (check their channels / width_multiple)"
+        )
+
+
+@MODELS.register(aliases=("YOLOv6",))
+class Detector(nn.Module):
+    """A one-stage detector: ``head(neck(backbone(images)))``.
+
+    Each part takes its own (unscaled YOLOv6) channel lists and ``depth_multiple`` /
+    ``width_multiple``; the build checks that neighbouring widths agree. ``num_classes``
+    (from the run context) is passed to the head. ``loss`` is called as
+    ``loss(outputs, targets, img_size=(H, W), epoch=epoch)`` on the head's training dict.
+    """
+
+    def __init__(
+        self,
+        backbone: Annotated[nn.Module, BACKBONES],
+        neck: Annotated[nn.Module, NECKS],
+        head: Annotated[nn.Module, HEADS],
+        num_classes: int,
+        loss: Annotated[Any, LOSSES] = None,
+    ) -> None:
+        super().__init__()
+        _check_widths(backbone, neck, "backbone -> neck")
+        _check_widths(neck, head, "neck -> head")
+        neck_strides = getattr(neck, "strides", None)
+        if neck_strides is not None and list(neck_strides) != list(head.strides):
+            raise ValueError(
+                f"neck strides {list(neck_strides)} differ from head strides {list(head.strides)}"
+            )
+        head.set_num_classes(num_classes)
+        self.backbone, self.neck, self.head = backbone, neck, head
+        self.num_classes = int(num_classes)
+        self.loss = loss
+
+    @property
+    def strides(self) -> list[int]:
+        """Strides of the output levels."""
+        return list(self.head.strides)
+
+    def forward(self, images: Tensor, targets: Tensor | None = None, epoch: int = 0) -> Any:
+        """Loss dict when ``targets`` ([N,6]) is given, else decoded ``[B, A, 4 + nc]``."""
+        feats = self.neck(self.backbone(images))
+        if targets is None:
+            return self.head(feats, decode=True)
+        if self.loss is None:
+            raise RuntimeError(
+                "Detector was built without a loss; add `loss: {type: ...}` to the model config"
+            )
+        outputs = self.head(feats)
+        return self.loss(outputs, targets, img_size=tuple(images.shape[-2:]), epoch=epoch)
+
+    @torch.no_grad()
+    def predict(
+        self, images: Tensor, conf_thres: float = 0.03, iou_thres: float = 0.65, max_det: int = 300
+    ) -> list[Tensor]:
+        """Per image an ``[n, 6]`` tensor ``(x1, y1, x2, y2, score, cls)`` in input pixels.
+
+        Runs in whatever mode the model is in; call ``model.eval()`` first for inference.
+        """
+        from detreg.ops.nms import postprocess
+
+        return postprocess(self(images), conf_thres, iou_thres, max_det)
+
+    def fuse(self) -> Detector:
+        """Deploy form: RepVGG-like blocks to one conv, Conv+BN folded. In place; returns self.
+
+        Eval-mode outputs are unchanged (to float rounding).
+        """
+        for m in list(self.modules()):
+            if isinstance(m, Fusable):
+                m.fuse()
+        return self

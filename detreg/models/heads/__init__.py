@@ -1,0 +1,1 @@
+"""Detection heads of the YOLOv6 family (registered in ``HEADS``)."""

@@ -1,0 +1,1 @@
+"""Necks of the YOLOv6 family (registered in ``NECKS``)."""
