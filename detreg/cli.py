@@ -35,6 +35,9 @@ def _guard(fn: Callable[[argparse.Namespace], int], args: argparse.Namespace) ->
     except KeyboardInterrupt:
         print("detreg: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `detreg list | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -49,11 +52,19 @@ def _config_args(p: argparse.ArgumentParser, required: bool = False) -> None:
     p.add_argument("--data", help="a YOLOv6/Ultralytics-style data yaml (path, train, val, nc, names)")
 
 
-def _split_overrides(args: argparse.Namespace) -> None:
-    """Allow ``detreg-train a=b`` with no config: the first positional may be an override."""
-    if getattr(args, "config", None) and "=" in args.config and not os.path.exists(args.config):
-        args.overrides = [args.config, *args.overrides]
-        args.config = None
+def _parse(p: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse ``argv`` letting ``key=value`` overrides stand anywhere (before or after flags).
+
+    argparse cannot interleave positionals with options, so overrides are pulled out first.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    overrides = [a for a in argv if not a.startswith("-") and "=" in a and not os.path.exists(a)]
+    args = p.parse_args([a for a in argv if a not in overrides])
+    if overrides:
+        if not hasattr(args, "overrides"):
+            p.error(f"unexpected overrides: {' '.join(overrides)}")
+        args.overrides = [*(args.overrides or []), *overrides]
+    return args
 
 
 # ---------------------------------------------------------------------- detreg list/info
@@ -199,7 +210,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Validate the config, write it to the work dir, run training."""
     from detreg.launch import prepare_config
 
-    _split_overrides(args)
     resume = args.resume
     if resume is not None and args.config is None and resume != "auto":
         return _resume_from_checkpoint(args)
@@ -310,7 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``detreg`` entry point."""
     argv = list(sys.argv[1:] if argv is None else argv)
     wants_data = bool(argv) and argv[0] == "data" or any(a in ("-h", "--help") for a in argv[:1])
-    args = build_parser(with_data=wants_data).parse_args(argv)
+    parser = build_parser(with_data=wants_data)
+    args = _parse(parser, argv)
     return _guard(args.func, args)
 
 
@@ -318,7 +329,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     """``detreg-train cfg.yaml [key=value ...] [--data D] [--work-dir W] [--resume [PATH]]``."""
     p = argparse.ArgumentParser(prog="detreg-train", description="train a detector from a config")
     _train_args(p)
-    return _guard(cmd_train, p.parse_args(argv))
+    return _guard(cmd_train, _parse(p, argv))
 
 
 def _placeholder_main(name: str, argv: Sequence[str] | None) -> int:
@@ -326,7 +337,7 @@ def _placeholder_main(name: str, argv: Sequence[str] | None) -> int:
     _config_args(p)
     p.add_argument("--weights")
     _common(p)
-    return _guard(_not_yet(name), p.parse_args(argv))
+    return _guard(_not_yet(name), _parse(p, argv))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -335,7 +346,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from detreg.engine.evaluate import evaluate_checkpoint
 
-    _split_overrides(args)
     cfg = _config_for_weights(args)
     out = Path(args.work_dir) if args.work_dir else Path(args.weights).parent / "eval"
     evaluate_checkpoint(cfg, args.weights, out, args.conf, args.iou, args.batch_size, args.device)
@@ -376,7 +386,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", default=None)
     p.add_argument("--work-dir", help="where plots and metrics.json go (default: next to the weights, eval/)")
     _common(p)
-    return _guard(cmd_eval, p.parse_args(argv))
+    return _guard(cmd_eval, _parse(p, argv))
 
 
 def infer_main(argv: Sequence[str] | None = None) -> int:

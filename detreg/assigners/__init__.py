@@ -1,0 +1,1 @@
+"""detreg.assigners: label assignment (ATSS, TAL) from padded ground truth to anchors."""

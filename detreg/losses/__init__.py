@@ -1,0 +1,1 @@
+"""detreg.losses: VFL, IoU-family, DFL and the composite YOLOv6 loss."""
