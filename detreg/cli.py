@@ -12,6 +12,7 @@ import argparse
 import fnmatch
 import inspect
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -143,7 +144,10 @@ def _signature(obj: object) -> str:
         except (TypeError, ValueError):
             return "(...)"
     sig = sig.replace(return_annotation=inspect.Signature.empty)
-    return str(sig).replace("typing.", "").replace("collections.abc.", "")
+    text = str(sig).replace("typing.", "").replace("collections.abc.", "")
+    text = text.replace("torch.nn.modules.module.Module", "nn.Module").replace("torch.optim.optimizer.", "")
+    # Annotated[T, Registry('backbones')] -> T (a 'backbones' config)
+    return re.sub(r"Annotated\[(.+?), Registry\('(\w+)'\)\]", r"\1 (a '\2' config)", text)
 
 
 def _model_summary(args: argparse.Namespace) -> int:

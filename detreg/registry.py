@@ -221,7 +221,7 @@ class Registry:
         return len(self._entries)
 
     def __repr__(self) -> str:
-        return f"Registry({self.kind!r}, {len(self._entries)} known)"
+        return f"Registry({self.kind!r})"
 
     def get(self, name: str, key_path: str | None = None) -> Any:
         """Return the component called ``name`` (or at dotted import path ``name``)."""

@@ -142,3 +142,32 @@ def test_plugin_modules_imported_at_startup_can_register(
     monkeypatch.syspath_prepend(str(tmp_path))
     assert HOOKS.get("StartupRegisteredHook").__module__ == "startup_mod"
     sys.modules.pop("startup_mod", None)
+
+
+def test_plugin_loss_and_transform_drive_a_real_yolov6_run(tiny_data: Path, tmp_path: Path) -> None:
+    require_example_plugin()
+    cfg = prepare_config(
+        "yolov6n",
+        [
+            f"work_dir={tmp_path / 'run'}",
+            "train.epochs=1",
+            "train.batch_size=4",
+            "train.img_size=64",
+            "train.workers=0",
+            "hooks.eval=null",
+            "hooks.best=null",
+            "hooks.logger=null",
+            "model.loss.iou_loss={type: SmoothL1IoULoss, beta: 0.05}",
+            "data.train.transforms=[{type: RandomChannelShuffle, prob: 1.0}, {type: Letterbox}]",
+            "hooks.rec={type: EventRecorderHook, steps: false}",
+        ],
+        data=tiny_data,
+    )
+    runner = Runner(cfg)
+    runner.train()
+    loss = runner.unwrapped_model.loss
+    assert type(loss.iou_loss).__name__ == "SmoothL1IoULoss" and loss.iou_loss.beta == 0.05
+    assert runner.outputs["iou"] > 0 and runner.outputs["loss"] == runner.outputs["loss"]  # finite, not NaN
+    assert type(runner.train_loader.dataset.transforms[0]).__name__ == "RandomChannelShuffle"
+    events = [e["event"] for e in json.loads((runner.work_dir / "events.json").read_text())]
+    assert "before_step" not in events and events[-1] == "after_run"

@@ -7,10 +7,12 @@ from torch import Tensor
 
 
 class SmoothL1IoULoss:
-    """``sum(smooth_l1(1 - IoU(pred, target)) * weight) / avg_factor``.
+    """``smooth_l1(1 - IoU(pred, target))`` per box.
 
-    Same call shape as detreg's box losses, so it can replace the ``iou_loss`` term of
-    ``YOLOv6Loss`` from a config: boxes are ``[n, 4]`` xyxy, ``weight`` ``[n]``.
+    Same call shape as detreg's ``IoULoss`` (``[n, 4]`` xyxy boxes in, ``[n]`` losses out),
+    so it can replace the ``iou_loss`` term of ``YOLOv6Loss`` from a config::
+
+        model: {loss: {iou_loss: {type: SmoothL1IoULoss, beta: 0.1}}}
 
     Args:
         beta: the smooth-L1 transition point.
@@ -21,20 +23,9 @@ class SmoothL1IoULoss:
         self.beta = beta
         self.iou_type = iou_type
 
-    def __call__(
-        self,
-        pred: Tensor,
-        target: Tensor,
-        weight: Tensor | None = None,
-        avg_factor: float | Tensor | None = None,
-    ) -> Tensor:
+    def __call__(self, pred: Tensor, target: Tensor) -> Tensor:
         from detreg.ops.boxes import bbox_iou
 
         gap = 1.0 - bbox_iou(pred, target, iou_type=self.iou_type)
-        loss = torch.nn.functional.smooth_l1_loss(
-            gap, torch.zeros_like(gap), beta=self.beta, reduction="none"
-        )
-        if weight is not None:
-            loss = loss * weight
-        total = loss.sum()
-        return total / avg_factor if avg_factor is not None else total
+        zero = torch.zeros_like(gap)
+        return torch.nn.functional.smooth_l1_loss(gap, zero, beta=self.beta, reduction="none")
