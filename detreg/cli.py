@@ -215,9 +215,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from detreg.launch import prepare_config
 
     resume = args.resume
-    if resume is not None and args.config is None and resume != "auto":
-        return _resume_from_checkpoint(args)
-    cfg = prepare_config(args.config, args.overrides, args.data)
+    if resume not in (None, "auto") and args.config is None:
+        cfg = _stored_config(resume, args.overrides, args.data)  # `--resume path/last.pt` alone
+        args.work_dir = args.work_dir or os.path.dirname(resume)
+    else:
+        cfg = prepare_config(args.config, args.overrides, args.data)
     if args.check:
         print(f"{cfg.path}: OK")
         return 0
@@ -240,23 +242,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resume_from_checkpoint(args: argparse.Namespace) -> int:
-    """``detreg-train --resume path/last.pt``: rebuild from the config stored in it."""
+def _stored_config(weights: str, overrides: Sequence[str], data: str | None):
+    """The config stored in checkpoint ``weights``, with overrides and ``--data`` applied."""
     import tempfile
     from pathlib import Path
 
     from detreg.config import dump
     from detreg.engine.checkpoint import load_checkpoint
+    from detreg.launch import prepare_config
 
-    ckpt = load_checkpoint(args.resume)
-    if not isinstance(ckpt.get("config"), dict):
-        raise DetregError(f"{args.resume}: the checkpoint holds no config; pass the config file too")
+    stored = load_checkpoint(weights).get("config")
+    if not isinstance(stored, dict):
+        raise DetregError(f"{weights}: the checkpoint holds no config; pass the config file too")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "config.yaml"
-        dump(ckpt["config"], path)
-        args.config = str(path)
-        args.work_dir = args.work_dir or str(Path(args.resume).parent)
-        return cmd_train(args)
+        dump(stored, path)
+        cfg = prepare_config(path, list(overrides), data)
+    cfg.path = Path(weights)
+    return cfg
 
 
 def _not_yet(name: str) -> Callable[[argparse.Namespace], int]:
@@ -362,21 +365,7 @@ def _config_for_weights(args: argparse.Namespace):
 
     if args.config is not None:
         return prepare_config(args.config, args.overrides, args.data)
-    import tempfile
-    from pathlib import Path
-
-    from detreg.config import dump
-    from detreg.engine.checkpoint import load_checkpoint
-
-    stored = load_checkpoint(args.weights).get("config")
-    if not isinstance(stored, dict):
-        raise DetregError(f"{args.weights}: the checkpoint holds no config; pass the config file too")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "config.yaml"
-        dump(stored, path)
-        cfg = prepare_config(path, args.overrides, args.data)
-    cfg.path = Path(args.weights)
-    return cfg
+    return _stored_config(args.weights, args.overrides, args.data)
 
 
 def eval_main(argv: Sequence[str] | None = None) -> int:

@@ -101,3 +101,22 @@ def test_hooks_table_orders_by_priority(tmp_path: Path, capsys) -> None:
 def test_later_commands_exist_and_say_so(entry, capsys) -> None:
     assert entry(["--weights", "x.pt"]) == 2
     assert "not available yet" in capsys.readouterr().err
+
+
+def test_train_then_eval_and_resume_from_weights_only(toy_config, capsys) -> None:
+    from detreg.cli import eval_main
+    from detreg.engine.checkpoint import load_checkpoint
+
+    path = toy_config("logger: null\n", epochs=1)
+    assert train_main([str(path)]) == 0
+    work = Path(load_checkpoint(path.parent / "run" / "last.pt")["config"]["work_dir"])
+    assert (work / "config.yaml").is_file()
+    capsys.readouterr()
+    assert eval_main(["--weights", str(work / "last.pt")]) == 0  # config from the checkpoint
+    out = capsys.readouterr().out
+    assert "mAP50-95" in out and (work / "eval" / "metrics.json").is_file()
+    assert train_main(["--resume", str(work / "last.pt"), "train.epochs=2"]) == 0
+    ckpt = load_checkpoint(work / "last.pt")
+    assert ckpt["epoch"] == 2 and ckpt["iter"] == 6
+    assert eval_main(["--weights", str(work / "nothere.pt")]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
