@@ -55,6 +55,9 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "step": {"type": "TrainStep"},
 }
 
+#: Keys of the ``data`` section.
+DATA_KEYS = ("source", "synth", "train", "val", "unlabeled", "nc", "names", "loader", "val_batch_size")
+
 #: Hooks every run has unless the config switches them off with ``hooks.<name>: null``.
 DEFAULT_HOOKS: dict[str, Any] = {
     "checkpoint": {"type": "CheckpointHook"},
@@ -347,7 +350,6 @@ def validate(cfg: Config) -> list[str]:
             close = difflib.get_close_matches(str(key), TOP_LEVEL_KEYS, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             problems.append(f"{key}: unknown top-level key.{hint} Known: {', '.join(TOP_LEVEL_KEYS[:-1])}")
-    ctx = run_context(d)
     ctx_names = set(CONTEXT_KEYS)  # values arrive at build time (iters_per_epoch, nc from data)
     train = d["train"]
     known_train = set(TRAIN_DEFAULTS) | {"accumulate", "pretrained", "find_unused_parameters", "sync_bn"}
@@ -384,7 +386,6 @@ def validate(cfg: Config) -> list[str]:
                     problems.append(f"{kp}.priority: must be an integer, got {pr!r}")
                 hcfg = {k: v for k, v in hcfg.items() if k != "priority"}
             problems += HOOKS.check(hcfg, kp, ctx_names)
-    del ctx
     return [cfg.locate(p) for p in problems]
 
 
@@ -394,6 +395,11 @@ def _check_data(data: Any, registry: Any, ctx_names: set[str]) -> list[str]:
     if not isinstance(data, Mapping):
         return [f"data: must be a mapping with train/val datasets, got {type(data).__name__}"]
     problems = []
+    for key in data:
+        if key not in DATA_KEYS:
+            close = difflib.get_close_matches(str(key), DATA_KEYS, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            problems.append(f"data.{key}: unknown key.{hint} Known: {', '.join(DATA_KEYS)}")
     for split in ("train", "val", "unlabeled"):
         if data.get(split) is not None:
             problems += registry.check(data[split], f"data.{split}", ctx_names)

@@ -82,26 +82,29 @@ def resolve_data_source(cfg: Config) -> None:
 
 
 def _ensure_synth(spec: Any, cfg: Config) -> Path:
+    import json
+
     from detreg.data.synth import make_synth_dataset
 
+    where = cfg.where("data.synth")
     if not isinstance(spec, dict):
-        raise DetregError(
-            f"{cfg.where('data.synth')}: data.synth must be a mapping (root, train, val, size, seed)"
-        )
+        raise DetregError(f"{where}: data.synth must be a mapping (root, train, val, size, seed)")
     allowed = {"root", "train", "val", "size", "seed"}
     bad = sorted(set(spec) - allowed)
     if bad:
-        raise DetregError(
-            f"{cfg.where('data.synth')}: data.synth: unknown keys {bad}; allowed: {sorted(allowed)}"
-        )
+        raise DetregError(f"{where}: data.synth: unknown keys {bad}; allowed: {sorted(allowed)}")
+    params = {
+        "train": int(spec.get("train", 256)),
+        "val": int(spec.get("val", 64)),
+        "size": int(spec.get("size", 320)),
+        "seed": int(spec.get("seed", 0)),
+    }
     root = Path(spec.get("root", "runs/data/synth"))
-    yaml_path = root / "data.yaml"
-    if not yaml_path.is_file():
+    marker = root / "synth.json"
+    made = json.loads(marker.read_text()) if marker.is_file() else None
+    if made != params or not (root / "data.yaml").is_file():
         make_synth_dataset(
-            root,
-            n_train=int(spec.get("train", 256)),
-            n_val=int(spec.get("val", 64)),
-            size=int(spec.get("size", 320)),
-            seed=int(spec.get("seed", 0)),
+            root, n_train=params["train"], n_val=params["val"], size=params["size"], seed=params["seed"]
         )
-    return yaml_path
+        marker.write_text(json.dumps(params))
+    return root / "data.yaml"

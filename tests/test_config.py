@@ -99,6 +99,7 @@ def test_validation_collects_every_problem_with_locations(tmp_path: Path) -> Non
           type: SGD
           lrr: 0.01
         trian: {}
+        data: {vall: {}}
         train:
           epochs: 0
           batchsize: 4
@@ -116,13 +117,14 @@ def test_validation_collects_every_problem_with_locations(tmp_path: Path) -> Non
     assert "c.yaml:2: model.type: unknown model 'NoSuchModel'" in text
     assert "c.yaml:5: optimizer.lrr: SGD has no argument 'lrr'. Did you mean 'lr'?" in text
     assert "trian: unknown top-level key. Did you mean 'train'?" in text
-    assert "c.yaml:8: train.epochs: must be a positive integer" in text
+    assert "c.yaml:9: train.epochs: must be a positive integer" in text
     assert "train.batchsize: unknown key. Did you mean 'batch_size'?" in text
-    assert "c.yaml:12: hooks.ema.type: unknown hook 'EMAHok'. Did you mean 'EMAHook'?" in text
-    assert "c.yaml:15: hooks.warm.priority: must be an integer" in text
+    assert "data.vall: unknown key. Did you mean 'val'?" in text
+    assert "c.yaml:13: hooks.ema.type: unknown hook 'EMAHok'. Did you mean 'EMAHook'?" in text
+    assert "c.yaml:16: hooks.warm.priority: must be an integer" in text
     with pytest.raises(ConfigError) as info:
         check(cfg)
-    assert len(info.value.problems) == len(problems) >= 7
+    assert len(info.value.problems) == len(problems) >= 8
 
 
 def test_imports_register_local_components(tmp_path: Path) -> None:
