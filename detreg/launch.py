@@ -8,6 +8,7 @@ seconds, so the demo runs from a fresh clone).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,9 @@ def _ensure_synth(spec: Any, cfg: Config) -> Path:
     }
     root = Path(spec.get("root", "runs/data/synth"))
     marker = root / "synth.json"
+    if os.environ.get("LOCAL_RANK", "0") != "0":  # torchrun: local rank 0 generates, the rest wait
+        _wait_for(marker, params, where)
+        return root / "data.yaml"
     made = json.loads(marker.read_text()) if marker.is_file() else None
     if made != params or not (root / "data.yaml").is_file():
         make_synth_dataset(
@@ -108,3 +112,19 @@ def _ensure_synth(spec: Any, cfg: Config) -> Path:
         )
         marker.write_text(json.dumps(params))
     return root / "data.yaml"
+
+
+def _wait_for(marker: Path, params: dict[str, int], where: str, timeout: float = 600.0) -> None:
+    """Wait until another process has written the synthetic set described by ``params``."""
+    import json
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if json.loads(marker.read_text()) == params:
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.5)
+    raise DetregError(f"{where}: data.synth: gave up waiting for local rank 0 to write {marker.parent}")

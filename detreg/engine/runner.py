@@ -75,9 +75,19 @@ class Runner:
     ) -> None:
         self.cfg = cfg.data
         self.config = cfg
-        self.rank, self.world_size, local_rank = dist.setup()
-        self.device = _pick_device(self.cfg["train"].get("device", "auto"), local_rank)
-        self.work_dir = Path(work_dir or self.cfg.get("work_dir") or next_run_dir())
+        self.device = _pick_device(self.cfg["train"].get("device", "auto"), dist.env_local_rank())
+        self.rank, self.world_size, _ = dist.setup(self.device)
+        try:
+            self._init(work_dir, resume)
+        except BaseException:
+            dist.cleanup()
+            raise
+
+    def _init(self, work_dir: str | Path | None, resume: str | Path | None) -> None:
+        """Everything after joining the process group (left again if this fails)."""
+        # rank 0 picks the folder (runs/train/expN depends on what exists) and tells the others
+        work_dir = work_dir or self.cfg.get("work_dir") or next_run_dir()
+        self.work_dir = Path(dist.broadcast_object(str(work_dir)))
         self.resume_from = Path(resume) if resume else None
         self.max_epochs = int(self.cfg["train"]["epochs"])
         self.accumulate = int(self.cfg["train"].get("accumulate", 1))
@@ -174,7 +184,7 @@ class Runner:
             train_set, batch_size=bs, workers=int(train["workers"]), shuffle=True, seed=seed, **loader_cfg
         )
         self.context["iters_per_epoch"] = len(self.train_loader)
-        if data.get("val") is not None and self.is_main:
+        if data.get("val") is not None and self.is_main:  # evaluation runs on rank 0 alone
             val_set = DATASETS.build(data["val"], "data.val", self.context)
             val_bs = int(data.get("val_batch_size") or 2 * bs)
             self.val_loader = build_dataloader(
@@ -183,7 +193,7 @@ class Runner:
                 workers=int(train["workers"]),
                 shuffle=False,
                 seed=seed,
-                **loader_cfg,
+                **{**loader_cfg, "distributed": False},
             )
 
     def _build_model(self) -> None:
@@ -231,8 +241,10 @@ class Runner:
             self._call_safely("on_exception", exc)
             raise
         finally:
-            self._call_safely("after_run")
-            dist.cleanup()
+            try:
+                self._call_safely("after_run")
+            finally:  # also after a SIGTERM (SystemExit) inside an after_run hook
+                dist.cleanup()
 
     def _run_epoch(self) -> None:
         self.epoch_complete = False
@@ -246,11 +258,15 @@ class Runner:
             self.batch = batch
             self.call("before_step")
             self.outputs = self.train_step.step(self, batch)
+            if self.world_size > 1:  # hooks (the logger) see the mean over ranks
+                self.outputs = dist.reduce_dict(self.outputs)
             self.call("after_step")
             self.iter += 1
         self.batch = None
         self.epoch_complete = True
         self.call("after_epoch")
+        if self.world_size > 1:  # only rank 0 evaluates: every rank sees its metrics
+            self.metrics = dist.broadcast_object(self.metrics)
 
     def validate(self, evaluate: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """Run ``evaluate`` between ``before_val`` and ``after_val``; keep its metrics."""
@@ -339,6 +355,7 @@ class Runner:
 
 
 def _pick_device(spec: Any, local_rank: int) -> torch.device:
+    """The device of ``train.device``; under torchrun each process takes GPU ``LOCAL_RANK``."""
     spec = str(spec).strip().lower() if spec is not None else "auto"
     if spec == "auto":
         spec = "cuda" if torch.cuda.is_available() else "cpu"
@@ -349,7 +366,14 @@ def _pick_device(spec: Any, local_rank: int) -> torch.device:
             raise DetregError(
                 f"train.device: '{spec}' asked for, but no CUDA GPU is available (use train.device=cpu)"
             )
-        if spec == "cuda" and local_rank >= 0:
+        if local_rank >= 0:
+            if spec not in ("cuda", f"cuda:{local_rank}"):
+                logging.getLogger("detreg").warning(
+                    "train.device=%s ignored under torchrun: process %d uses cuda:%d",
+                    spec,
+                    local_rank,
+                    local_rank,
+                )
             spec = f"cuda:{local_rank}"
     try:
         return torch.device(spec)
@@ -361,9 +385,12 @@ def _make_logger(rank: int) -> logging.Logger:
     logger = logging.getLogger("detreg")
     if not any(getattr(h, "_detreg", False) for h in logger.handlers):
         h = logging.StreamHandler(sys.stderr)
-        h.setFormatter(logging.Formatter("%(message)s"))
         h._detreg = True  # type: ignore[attr-defined]
         logger.addHandler(h)
+    fmt = "%(message)s" if rank == 0 else f"[rank {rank}] %(message)s"
+    for h in logger.handlers:
+        if getattr(h, "_detreg", False):
+            h.setFormatter(logging.Formatter(fmt))
     logger.setLevel(logging.INFO if rank == 0 else logging.WARNING)
     logger.propagate = False
     return logger
