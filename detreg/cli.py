@@ -242,7 +242,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stored_config(weights: str, overrides: Sequence[str], data: str | None):
+def _stored_config(weights: str, overrides: Sequence[str], data: str | None, need_data: bool = True):
     """The config stored in checkpoint ``weights``, with overrides and ``--data`` applied."""
     import tempfile
     from pathlib import Path
@@ -257,16 +257,9 @@ def _stored_config(weights: str, overrides: Sequence[str], data: str | None):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "config.yaml"
         dump(stored, path)
-        cfg = prepare_config(path, list(overrides), data)
+        cfg = prepare_config(path, list(overrides), data, need_data=need_data)
     cfg.path = Path(weights)
     return cfg
-
-
-def _not_yet(name: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        raise DetregError(f"{name} is not available yet in detreg {__version__}")
-
-    return run
 
 
 # ---------------------------------------------------------------------- parsers
@@ -339,14 +332,6 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     return _guard(cmd_train, _parse(p, argv))
 
 
-def _placeholder_main(name: str, argv: Sequence[str] | None) -> int:
-    p = argparse.ArgumentParser(prog=name)
-    _config_args(p)
-    p.add_argument("--weights")
-    _common(p)
-    return _guard(_not_yet(name), _parse(p, argv))
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate a checkpoint on the config's validation set."""
     from pathlib import Path
@@ -359,13 +344,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _config_for_weights(args: argparse.Namespace):
+def _config_for_weights(args: argparse.Namespace, need_data: bool = True):
     """The config given, or (with only ``--weights``) the one stored in the checkpoint."""
     from detreg.launch import prepare_config
 
     if args.config is not None:
-        return prepare_config(args.config, args.overrides, args.data)
-    return _stored_config(args.weights, args.overrides, args.data)
+        return prepare_config(args.config, args.overrides, args.data, need_data=need_data)
+    return _stored_config(args.weights, args.overrides, args.data, need_data)
 
 
 def eval_main(argv: Sequence[str] | None = None) -> int:
@@ -383,13 +368,17 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
 
 
 def infer_main(argv: Sequence[str] | None = None) -> int:
-    """``detreg-infer cfg.yaml --weights best.pt --source DIR``."""
-    return _placeholder_main("detreg-infer", argv)
+    """``detreg-infer [cfg.yaml] --weights best.pt --source DIR|IMAGE`` (see detreg.apps.infer)."""
+    from detreg.apps.infer import main as infer
+
+    return infer(argv)
 
 
 def export_main(argv: Sequence[str] | None = None) -> int:
-    """``detreg-export cfg.yaml --weights best.pt --format onnx``."""
-    return _placeholder_main("detreg-export", argv)
+    """``detreg-export [cfg.yaml] --weights best.pt --format onnx`` (see detreg.apps.export)."""
+    from detreg.apps.export import main as export
+
+    return export(argv)
 
 
 if __name__ == "__main__":

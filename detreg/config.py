@@ -335,11 +335,12 @@ def run_context(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return ctx
 
 
-def validate(cfg: Config) -> list[str]:
+def validate(cfg: Config, need_data: bool = True) -> list[str]:
     """Every problem in the config, each prefixed with ``file:line: key.path``.
 
     Resolves every ``type`` (built-ins, plugins, dotted paths) and checks every keyword
-    against the target's signature. Opens no dataset and builds nothing.
+    against the target's signature. Opens no dataset and builds nothing. With
+    ``need_data=False`` (export, inference) the datasets are not checked.
     """
     from detreg.registry import DATASETS, HOOKS, MODELS, OPTIMIZERS, SCHEDULERS, STEPS
 
@@ -371,7 +372,8 @@ def validate(cfg: Config) -> list[str]:
     if d.get("scheduler") is not None:
         problems += SCHEDULERS.check(d["scheduler"], "scheduler", ctx_names, provided=("optimizer",))
     problems += STEPS.check(train.get("step"), "train.step", ctx_names)
-    problems += _check_data(d.get("data"), DATASETS, ctx_names)
+    if need_data:
+        problems += _check_data(d.get("data"), DATASETS, ctx_names)
     hooks = d.get("hooks") or {}
     if not isinstance(hooks, Mapping):
         problems.append("hooks: must be a mapping from a name you choose to a hook config")
@@ -406,10 +408,10 @@ def _check_data(data: Any, registry: Any, ctx_names: set[str]) -> list[str]:
     return problems
 
 
-def check(cfg: Config) -> None:
+def check(cfg: Config, need_data: bool = True) -> None:
     """Import the config's modules and validate; raise one ConfigError with every problem."""
     import_modules(cfg)
-    problems = validate(cfg)
+    problems = validate(cfg, need_data)
     if problems:
         where = f" {cfg.path}" if cfg.path else ""
         raise ConfigError(problems, header=f"{len(problems)} problem(s) in config{where}")

@@ -39,17 +39,19 @@ def prepare_config(
     overrides: list[str] = (),
     data: str | Path | None = None,
     validate: bool = True,
+    need_data: bool = True,
 ) -> Config:
     """Load, apply overrides and the data yaml, import ``imports:``, validate in full.
 
-    Raises one :class:`~detreg.errors.ConfigError` listing every problem.
+    Raises one :class:`~detreg.errors.ConfigError` listing every problem. ``need_data=False``
+    skips the datasets' checks (export and inference need none).
     """
     cfg = load_config(find_config(path), list(overrides))
     if data is not None:
         apply_override(cfg.data, f"data.source={Path(data)}", cfg.sources)
     resolve_data_source(cfg)
     if validate:
-        check(cfg)
+        check(cfg, need_data)
     return cfg
 
 

@@ -98,9 +98,11 @@ def test_hooks_table_orders_by_priority(tmp_path: Path, capsys) -> None:
 
 
 @pytest.mark.parametrize("entry", [infer_main, export_main])
-def test_later_commands_exist_and_say_so(entry, capsys) -> None:
-    assert entry(["--weights", "x.pt"]) == 2
-    assert "not available yet" in capsys.readouterr().err
+def test_apps_give_one_line_errors(entry, capsys) -> None:
+    argv = ["--weights", "x.pt", "--source", "."] if entry is infer_main else ["--weights", "x.pt"]
+    assert entry(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "detreg: error: weights not found: x.pt"
 
 
 def test_train_then_eval_and_resume_from_weights_only(toy_config, capsys) -> None:

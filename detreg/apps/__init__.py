@@ -1,0 +1,154 @@
+"""Applications on a trained checkpoint: ONNX export (``detreg-export``) and inference
+(``detreg-infer``).
+
+Each app module has ``add_arguments(parser)`` (its own options, ``--weights`` included),
+``run(args) -> int`` (called after the common parsing: ``config``, ``overrides``,
+``--data``, ``--debug``) and ``main(argv)`` (a complete command line). The helpers here
+are shared: the config to use for a checkpoint, the model with its weights loaded
+(EMA preferred) and the class names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from detreg.errors import DetregError
+
+if TYPE_CHECKING:
+    import torch
+
+    from detreg.config import Config
+
+def check_weights(weights: str | Path | None) -> Path:
+    """``weights`` as a path; one clear error when it is not given or not a file."""
+    if not weights:
+        raise DetregError("--weights: a checkpoint file is required (e.g. runs/train/exp/best.pt)")
+    path = Path(weights)
+    if not path.is_file():
+        raise DetregError(f"weights not found: {path}")
+    return path
+
+
+def resolve_config(args: argparse.Namespace) -> Config:
+    """The config for ``args.weights``: the one given (with overrides and ``--data``) or,
+    with only ``--weights``, the one stored in the checkpoint.
+
+    Export and inference need no dataset: the datasets are not validated (a config like
+    ``configs/yolov6n.yaml`` alone is accepted); the class count and names then come from
+    the checkpoint (or the weights). Every other problem is reported.
+    """
+    from detreg.cli import _config_for_weights
+
+    check_weights(args.weights)
+    return _config_for_weights(args, need_data=False)
+
+
+def _stored_config(ckpt: dict[str, Any]) -> dict[str, Any]:
+    stored = ckpt.get("config")
+    return stored if isinstance(stored, dict) else {}
+
+
+def _num_classes_from_state(state: dict[str, Any]) -> int | None:
+    """The class count read from the weights (the first class predictor's output channels)."""
+    for key in sorted(state):
+        if re.search(r"cls_preds\.0\.weight$", key):
+            return int(state[key].shape[0])
+    return None
+
+
+def class_names(cfg: Config, ckpt: dict[str, Any], num_classes: int) -> list[str]:
+    """Class names from the config's data, else the checkpoint's stored config, else ``class{i}``."""
+    from detreg.config import run_context
+
+    for source in (cfg.data, _stored_config(ckpt)):
+        names = run_context(source).get("class_names")
+        if names is not None and len(names) == num_classes:
+            return [str(n) for n in names]
+    return [f"class{i}" for i in range(num_classes)]
+
+
+def category_ids(cfg: Config, num_classes: int) -> list[int]:
+    """COCO category id of each class index, as the validation dataset maps them: an explicit
+    ``cat_ids`` list (``data.val`` or ``data``), else the sorted category ids of
+    ``data.val.ann_file`` when that file is there, else the class index itself."""
+    import json
+
+    data = cfg.data.get("data") or {}
+    val = data.get("val") if isinstance(data.get("val"), dict) else {}
+    for ids in (val.get("cat_ids"), data.get("cat_ids")):
+        if isinstance(ids, (list, tuple)) and len(ids) == num_classes:
+            return [int(i) for i in ids]
+    ann = val.get("ann_file")
+    if isinstance(ann, str) and Path(ann).is_file():
+        try:
+            cats = json.loads(Path(ann).read_text(encoding="utf-8")).get("categories") or []
+            ids = sorted(int(c["id"]) for c in cats)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            ids = []
+        if len(ids) == num_classes:
+            return ids
+    return list(range(num_classes))
+
+
+def load_detector(
+    cfg: Config, weights: str | Path, device: str | torch.device = "cpu", fuse: bool = True
+) -> tuple[torch.nn.Module, list[str], dict[str, Any]]:
+    """Build the config's model, load ``weights`` (EMA preferred), eval mode, optionally fused.
+
+    ``num_classes`` comes from the config's data, the checkpoint's stored config, or the
+    weights themselves. Returns ``(model, class_names, checkpoint)``.
+    """
+    from detreg.config import run_context
+    from detreg.engine.checkpoint import load_checkpoint, model_state
+    from detreg.registry import MODELS
+
+    ckpt = load_checkpoint(check_weights(weights))
+    state = model_state(ckpt)
+    ctx = {k: v for k, v in run_context(cfg.data).items() if k != "class_names"}
+    nc = ctx.get("num_classes") or run_context(_stored_config(ckpt)).get("num_classes")
+    nc = nc or _num_classes_from_state(state)
+    if not nc:
+        raise DetregError(
+            f"{weights}: cannot tell the number of classes (no data.nc / names in the config or "
+            "the checkpoint); pass --data my_data.yaml or data.nc=N"
+        )
+    ctx["num_classes"] = int(nc)
+    names = class_names(cfg, ckpt, int(nc))
+    ctx["class_names"] = names
+    model = MODELS.build(cfg.data["model"], "model", ctx)
+    try:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    except RuntimeError as exc:
+        raise DetregError(
+            f"{weights}: the weights do not match the config's model: {str(exc).splitlines()[0]}"
+        ) from None
+    model.eval()
+    if fuse and hasattr(model, "fuse"):
+        model.fuse()
+    return model.to(device), names, ckpt
+
+
+def img_size_hw(value: list[int] | int | None, default: int) -> tuple[int, int]:
+    """``(h, w)`` from ``--img-size`` (one value: square; two: H W)."""
+    if value is None:
+        return int(default), int(default)
+    if isinstance(value, int):
+        return value, value
+    if len(value) == 1:
+        return int(value[0]), int(value[0])
+    if len(value) == 2:
+        return int(value[0]), int(value[1])
+    raise DetregError(f"--img-size takes one value (square) or two (H W), got {value}")
+
+
+def cli_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """A parser with detreg's common arguments (``config``, overrides, ``--data``, ``--debug``)."""
+    from detreg.cli import _common, _config_args
+
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    _config_args(p)
+    _common(p)
+    return p

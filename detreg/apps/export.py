@@ -1,0 +1,456 @@
+"""``detreg-export``: a checkpoint to ONNX, checked against PyTorch with ONNX Runtime.
+
+The model is built from the config (or the checkpoint's stored config), loaded with the
+EMA weights when present, fused (RepVGG blocks to one conv, Conv+BN folded) and exported
+with the TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``: it works
+offline and needs no ``onnxscript``), opset 17 by default.
+
+Graph input ``images``: float32 ``[B, 3, H, W]``, RGB in ``[0, 1]`` (letterboxed, as in
+validation). Outputs:
+
+* without ``--nms``: ``outputs`` float32 ``[B, A, 4 + nc]``: xyxy boxes in input pixels
+  and per-class sigmoid scores (what ``Detector.forward`` returns), for NMS outside;
+* with ``--nms``: ``num_dets`` int32 ``[B, 1]``, ``det_boxes`` float32 ``[B, K, 4]`` (xyxy
+  input pixels), ``det_scores`` float32 ``[B, K]``, ``det_classes`` int32 ``[B, K]``, with
+  ``K = --max-det``, highest score first; rows past ``num_dets`` hold 0 (class -1).
+  The in-graph NMS is ONNX ``NonMaxSuppression`` on the best class of each anchor, the same
+  selection as :func:`detreg.ops.nms.postprocess` (score > conf, class-aware IoU > iou).
+
+After writing, the file is checked (``onnx.checker``) and run with ONNX Runtime (CPU) on
+an input (random, or ``--check-image``); the outputs are compared with PyTorch's and the
+command fails when they differ by more than ``--atol`` (+ ``--rtol`` relative).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from detreg.apps import check_weights, cli_parser, img_size_hw, load_detector, resolve_config
+from detreg.errors import DetregError
+
+DEFAULT_OPSET = 17
+INSTALL_HINT = "pip install 'detreg[export]'  (or: pip install onnx onnxruntime)"
+EXIT_MISMATCH = 1
+
+
+def require_onnx() -> tuple[Any, Any]:
+    """``(onnx, onnxruntime)``, or one clear error telling how to install them."""
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError as exc:
+        raise DetregError(
+            f"ONNX export needs onnx and onnxruntime ({exc.name} is missing): {INSTALL_HINT}"
+        ) from None
+    return onnx, onnxruntime
+
+
+# ---------------------------------------------------------------------- NMS in the graph
+class _NonMaxSuppression(torch.autograd.Function):
+    """ONNX ``NonMaxSuppression`` with a PyTorch forward (per image, per class, greedy)."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, boxes: Tensor, scores: Tensor, max_per_class: Tensor, iou: Tensor, score: Tensor
+    ) -> Tensor:
+        """``boxes [B,A,4]``, ``scores [B,C,A]`` -> selected ``[N,3]`` (batch, class, box) int64."""
+        from detreg.ops.nms import nms
+
+        rows = []
+        k, thr, conf = int(max_per_class), float(iou), float(score)
+        for b in range(scores.shape[0]):
+            for c in range(scores.shape[1]):
+                idx = (scores[b, c] > conf).nonzero().flatten()
+                keep = idx[nms(boxes[b, idx], scores[b, c, idx], thr)[:k]]
+                col = torch.full_like(keep, b)
+                rows.append(torch.stack((col, torch.full_like(keep, c), keep), 1))
+        if not rows:
+            return torch.zeros(0, 3, dtype=torch.long, device=boxes.device)
+        return torch.cat(rows)
+
+    @staticmethod
+    def symbolic(g: Any, boxes: Any, scores: Any, max_per_class: Any, iou: Any, score: Any) -> Any:
+        """Emit the standard ONNX operator."""
+        return g.op("NonMaxSuppression", boxes, scores, max_per_class, iou, score, center_point_box_i=0)
+
+
+class End2End(nn.Module):
+    """A detector with NMS in the graph, fixed-size outputs (TensorRT EfficientNMS layout).
+
+    ``forward(images)`` -> ``(num_dets [B,1] int32, det_boxes [B,K,4], det_scores [B,K],
+    det_classes [B,K] int32)``; ``K = max_det``. Selection as :func:`detreg.ops.nms.postprocess`:
+    each anchor's best class, score > ``conf_thres``, class-aware greedy NMS at
+    ``iou_thres``, top ``max_det`` by score.
+    """
+
+    def __init__(self, model: nn.Module, conf_thres: float, iou_thres: float, max_det: int) -> None:
+        super().__init__()
+        if conf_thres < 0:
+            raise DetregError(f"--conf must be >= 0 for NMS in the graph, got {conf_thres}")
+        self.model = model
+        self.conf_thres, self.iou_thres, self.max_det = float(conf_thres), float(iou_thres), int(max_det)
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Detections of ``images`` (see the class docstring)."""
+        pred = self.model(images)  # [B, A, 4 + nc]
+        n_anchors, nc = pred.shape[1], pred.shape[2] - 4
+        boxes, scores = pred[..., :4], pred[..., 4:]
+        best = scores.argmax(-1, keepdim=True)  # first maximum, like Tensor.max
+        onehot = (torch.arange(nc, device=pred.device) == best).to(scores.dtype)
+        masked = (scores * onehot).transpose(1, 2).contiguous()  # [B, nc, A], best class only
+        k = self.max_det
+        sel = _NonMaxSuppression.apply(
+            boxes,
+            masked,
+            torch.tensor([k], dtype=torch.long),
+            torch.tensor([self.iou_thres], dtype=torch.float32),
+            torch.tensor([self.conf_thres], dtype=torch.float32),
+        )
+        b_idx, c_idx, a_idx = sel[:, 0], sel[:, 1], sel[:, 2]
+        sel_scores = masked.reshape(-1)[(b_idx * nc + c_idx) * n_anchors + a_idx]  # [N]
+        sel_boxes = boxes.reshape(-1, 4)[b_idx * n_anchors + a_idx]  # [N, 4]
+        batch_ar = torch.ones_like(pred[:, 0, 0], dtype=torch.long).cumsum(0) - 1  # [B], dynamic
+        dense = torch.where(b_idx[None, :] == batch_ar[:, None], sel_scores[None, :], -1.0)  # [B, N]
+        pad = (batch_ar[:, None] * 0 - 1).to(dense.dtype).repeat(1, k)  # [B, K] of -1: topk always fits
+        top_scores, top_idx = torch.cat((dense, pad), 1).topk(k, dim=1)  # [B, K], sorted
+        valid = top_scores > -0.5
+        zeros = torch.zeros(k, 4, dtype=sel_boxes.dtype, device=sel_boxes.device)
+        det_boxes = torch.cat((sel_boxes, zeros))[top_idx] * valid[..., None].to(sel_boxes.dtype)
+        det_scores = top_scores * valid.to(top_scores.dtype)
+        cls_pad = torch.cat((c_idx, torch.full((k,), -1, dtype=c_idx.dtype, device=c_idx.device)))
+        det_classes = torch.where(valid, cls_pad[top_idx], -1).to(torch.int32)
+        num_dets = valid.sum(1, keepdim=True).to(torch.int32)
+        return num_dets, det_boxes, det_scores, det_classes
+
+
+NMS_OUTPUTS = ("num_dets", "det_boxes", "det_scores", "det_classes")
+
+
+# ---------------------------------------------------------------------- export + check
+def export_onnx(
+    model: nn.Module,
+    path: str | Path,
+    img_size: tuple[int, int] = (640, 640),
+    batch: int = 1,
+    dynamic: bool = False,
+    nms: bool = False,
+    conf_thres: float = 0.25,
+    iou_thres: float = 0.65,
+    max_det: int = 300,
+    opset: int = DEFAULT_OPSET,
+    metadata: dict[str, str] | None = None,
+) -> tuple[Path, nn.Module]:
+    """Export an eval-mode (fused) detector to ``path``; returns ``(path, exported module)``.
+
+    ``dynamic`` makes the batch axis dynamic (``batch`` is then only the tracing size).
+    ``metadata`` is stored in the file's ``metadata_props``.
+    """
+    onnx, _ = require_onnx()
+    module: nn.Module = End2End(model, conf_thres, iou_thres, max_det) if nms else model
+    module.eval()
+    outputs = list(NMS_OUTPUTS) if nms else ["outputs"]
+    dynamic_axes = {name: {0: "batch"} for name in ["images", *outputs]} if dynamic else None
+    dummy = torch.rand(batch, 3, *img_size, generator=torch.Generator().manual_seed(0))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # TracerWarnings and the legacy-exporter notice
+        torch.onnx.export(
+            module,
+            (dummy,),
+            str(path),
+            dynamo=False,
+            opset_version=opset,
+            input_names=["images"],
+            output_names=outputs,
+            dynamic_axes=dynamic_axes,
+            do_constant_folding=True,
+        )
+    proto = onnx.load(str(path))
+    if metadata:
+        for key, value in metadata.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(proto, str(path))
+    onnx.checker.check_model(proto)
+    return path, module
+
+
+def ort_session(path: str | Path) -> Any:
+    """An ONNX Runtime session on the CPU execution provider."""
+    _, ort = require_onnx()
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def compare_raw(session: Any, model: nn.Module, images: Tensor) -> float:
+    """Max abs difference between ONNX Runtime's ``outputs`` and ``model(images)``."""
+    with torch.no_grad():
+        ref = model(images).numpy()
+    out = session.run(None, {"images": images.numpy()})[0]
+    if out.shape != ref.shape:
+        raise AssertionError(f"ONNX output shape {out.shape} differs from PyTorch's {ref.shape}")
+    import numpy as np
+
+    return float(np.abs(out - ref).max()) if ref.size else 0.0
+
+
+def compare_nms(
+    session: Any,
+    model: nn.Module,
+    images: Tensor,
+    conf_thres: float,
+    iou_thres: float,
+    max_det: int,
+    atol: float = 1e-3,
+) -> dict[str, float]:
+    """Compare the in-graph NMS outputs with :func:`~detreg.ops.nms.postprocess` on ``model(images)``.
+
+    Detections are matched one to one (same class, nearest box), so near-equal scores
+    listed in another order are no difference. Where the kept sets differ, the image is
+    accepted when ONNX Runtime's set is still a greedy NMS result of PyTorch's candidates
+    with the scores that tie within ``atol`` taken in another order (NMS keeps one of two
+    overlapping boxes of equal score; which one is arbitrary, and a chain of overlaps carries
+    that choice on). Returns ``{"detections", "matched", "tie_images", "bad_images",
+    "box_diff", "score_diff"}``: reference detections, pairs matched, images that differ
+    only by such ties, images that truly disagree, and max abs differences over matched pairs.
+    """
+    import numpy as np
+
+    from detreg.ops.nms import postprocess
+
+    with torch.no_grad():
+        raw = model(images)
+    ref = postprocess(raw, conf_thres, iou_thres, max_det)
+    num, boxes, scores, classes = session.run(list(NMS_OUTPUTS), {"images": images.numpy()})
+    stats = dict.fromkeys(
+        ("detections", "matched", "tie_images", "bad_images", "box_diff", "score_diff"), 0.0
+    )
+    tol = atol + 1e-4 * max(images.shape[-2:])
+    for i, det in enumerate(ref):
+        det = det.numpy()
+        n = int(num[i, 0])
+        stats["detections"] += len(det)
+        if n < boxes.shape[1] and (np.any(boxes[i, n:] != 0) or np.any(classes[i, n:] != -1)):
+            stats["bad_images"] += 1  # padding rows must be empty
+            continue
+        ob, os_, oc = boxes[i, :n], scores[i, :n], classes[i, :n]
+        pairs = _match(det[:, :4], det[:, 5].astype(np.int64), ob, oc.astype(np.int64), tol)
+        for r, o in pairs:
+            stats["box_diff"] = max(stats["box_diff"], float(np.abs(det[r, :4] - ob[o]).max()))
+            stats["score_diff"] = max(stats["score_diff"], float(abs(det[r, 4] - os_[o])))
+        stats["matched"] += len(pairs)
+        if len(pairs) == len(det) == n:
+            continue
+        if _is_greedy_nms(raw[i].numpy(), ob, os_, oc, conf_thres, iou_thres, max_det, atol, tol):
+            stats["tie_images"] += 1
+        else:
+            stats["bad_images"] += 1
+    return stats
+
+
+def _match(ref_boxes: Any, ref_cls: Any, boxes: Any, cls: Any, tol: float) -> list[tuple[int, int]]:
+    """One-to-one pairs ``(ref, other)`` of same-class boxes within ``tol`` (greedy, nearest first)."""
+    import numpy as np
+
+    if not len(ref_boxes) or not len(boxes):
+        return []
+    cost = np.abs(ref_boxes[:, None] - boxes[None]).max(-1)
+    cost[ref_cls[:, None] != cls[None]] = np.inf
+    pairs, used_r, used_o = [], set(), set()
+    for flat in np.argsort(cost, axis=None):
+        r, o = divmod(int(flat), cost.shape[1])
+        if cost[r, o] > tol:
+            break
+        if r not in used_r and o not in used_o:
+            pairs.append((r, o))
+            used_r.add(r)
+            used_o.add(o)
+    return pairs
+
+
+def _is_greedy_nms(
+    pred: Any,
+    boxes: Any,
+    scores: Any,
+    classes: Any,
+    conf_thres: float,
+    iou_thres: float,
+    max_det: int,
+    atol: float,
+    tol: float,
+) -> bool:
+    """Whether detections ``boxes/scores/classes`` are a greedy class-aware NMS result of the
+    candidates in ``pred [A, 4+nc]`` (best class, score > conf) when scores within ``atol``
+    may be taken in either order."""
+    import numpy as np
+
+    from detreg.ops.boxes import box_iou
+
+    s = pred[:, 4:].max(1)
+    c = pred[:, 4:].argmax(1)
+    m = s > conf_thres
+    cb, cs, cc = pred[m, :4], s[m], c[m]
+    kept = np.zeros(len(cs), dtype=bool)
+    for o, r in _match(boxes, classes.astype(np.int64), cb, cc, tol):
+        kept[r] = abs(cs[r] - scores[o]) <= atol
+    if kept.sum() != len(boxes):
+        return False  # a detection that is not a candidate
+    iou = box_iou(torch.from_numpy(cb), torch.from_numpy(cb)).numpy()
+    near = (iou > iou_thres - 1e-4) & (cc[:, None] == cc[None])
+    far = (iou > iou_thres + 1e-4) & (cc[:, None] == cc[None])
+    np.fill_diagonal(near, False)
+    np.fill_diagonal(far, False)
+    higher = cs[None, :] > cs[:, None] + atol  # [i, j]: j clearly above i
+    not_lower = cs[None, :] >= cs[:, None] - atol
+    if np.any(far[kept][:, kept] & higher[kept][:, kept]):
+        return False  # a kept box should have been suppressed by a clearly higher kept one
+    full = len(boxes) >= max_det
+    floor = scores.min() - atol if len(scores) else np.inf
+    for i in np.nonzero(~kept)[0]:
+        if not np.any(near[i] & kept & not_lower[i]) and not (full and cs[i] < floor):
+            return False  # dropped, yet nothing kept suppresses it
+    return True
+
+
+def check_input(
+    img_size: tuple[int, int], batch: int, image: str | Path | None = None, seed: int = 0
+) -> Tensor:
+    """A verification batch ``[batch,3,H,W]`` in [0,1]: ``image`` letterboxed, else uniform noise."""
+    if image is None:
+        return torch.rand(batch, 3, *img_size, generator=torch.Generator().manual_seed(seed))
+    from detreg.data.io import read_image
+    from detreg.data.transforms.functional import letterbox
+
+    img = read_image(str(image))
+    if img is None:
+        raise DetregError(f"--check-image: cannot read {image}")
+    img = letterbox(img, img_size)[0]
+    x = torch.from_numpy(img.transpose(2, 0, 1).copy()).float().div(255)
+    return x[None].repeat(batch, 1, 1, 1)
+
+
+# ---------------------------------------------------------------------- command
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``detreg-export`` options (besides ``config``, overrides, ``--data``, ``--debug``)."""
+    p.add_argument("--weights", required=True, help="checkpoint to export (EMA weights preferred)")
+    p.add_argument("--format", default="onnx", choices=["onnx"], help="export format (onnx)")
+    p.add_argument(
+        "--img-size", type=int, nargs="+", default=None, help="H [W] of the input (default: train.img_size)"
+    )
+    p.add_argument("--batch", type=int, default=1, help="static batch size (tracing size with --dynamic)")
+    p.add_argument("--dynamic", action="store_true", help="dynamic batch axis")
+    p.add_argument(
+        "--nms", action="store_true", help="NMS in the graph: num_dets/det_boxes/det_scores/det_classes"
+    )
+    p.add_argument("--conf", type=float, default=0.25, help="score threshold of the in-graph NMS")
+    p.add_argument("--iou", type=float, default=0.65, help="IoU threshold of the in-graph NMS")
+    p.add_argument("--max-det", type=int, default=300, help="detections per image kept by the in-graph NMS")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
+    p.add_argument("--work-dir", help="output folder (default: the weights' folder)")
+    p.add_argument("--name", help="file name without .onnx (default: weights stem, + _nms with --nms)")
+    p.add_argument("--check-image", help="verify on this image (default: random input)")
+    p.add_argument("--atol", type=float, default=1e-3, help="max abs ONNX-vs-PyTorch difference allowed")
+    p.add_argument("--rtol", type=float, default=1e-4, help="plus this fraction of the box coordinate size")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export ``args.weights`` to ONNX and verify it; 0 on success, 1 when ORT disagrees."""
+    weights = check_weights(args.weights)
+    require_onnx()
+    if args.opset < 17:
+        raise DetregError(f"--opset: 17 or later is supported, got {args.opset}")
+    if args.batch < 1 or args.max_det < 1:
+        raise DetregError("--batch and --max-det must be positive")
+    cfg = resolve_config(args)
+    model, names, _ = load_detector(cfg, weights, "cpu", fuse=True)
+    size = img_size_hw(args.img_size, int(cfg.data["train"]["img_size"]))
+    stride = max(getattr(model, "strides", [32]))
+    if size[0] % stride or size[1] % stride:
+        raise DetregError(
+            f"--img-size {size[0]}x{size[1]}: both sides must be multiples of the stride {stride}"
+        )
+    out_dir = Path(args.work_dir) if args.work_dir else weights.parent
+    name = args.name or (weights.stem + ("_nms" if args.nms else ""))
+    meta = {
+        "names": json.dumps(names),
+        "stride": str(stride),
+        "img_size": json.dumps(list(size)),
+        "input": "images float32 [B,3,H,W] RGB in [0,1], letterboxed",
+        "nms": json.dumps(
+            {"conf": args.conf, "iou": args.iou, "max_det": args.max_det} if args.nms else None
+        ),
+    }
+    path, module = export_onnx(
+        model,
+        out_dir / f"{name}.onnx",
+        size,
+        args.batch,
+        args.dynamic,
+        args.nms,
+        args.conf,
+        args.iou,
+        args.max_det,
+        args.opset,
+        meta,
+    )
+    session = ort_session(path)
+    batches = [args.batch] + ([args.batch + 1] if args.dynamic else [])
+    ok = True
+    for b in batches:
+        x = check_input(size, b, args.check_image)
+        if args.nms:
+            s = compare_nms(session, model, x, args.conf, args.iou, args.max_det, args.atol)
+            bad = s["bad_images"] or s["score_diff"] > args.atol
+            bad = bad or s["box_diff"] > args.atol + args.rtol * max(size)
+            notes = ""
+            if s["tie_images"]:
+                notes += f", {int(s['tie_images'])} image(s) differ only by tied scores"
+            if s["bad_images"]:
+                notes += f", {int(s['bad_images'])} image(s) disagree"
+            if not s["detections"]:
+                notes += " (no detections on this input: pass --check-image to check the NMS part)"
+            print(
+                f"onnxruntime vs postprocess (batch {b}): {int(s['matched'])}/{int(s['detections'])} "
+                f"detections matched, max abs diff boxes {s['box_diff']:.2e} scores {s['score_diff']:.2e}"
+                f"{notes}"
+            )
+        else:
+            diff = compare_raw(session, model, x)
+            bad = diff > args.atol + args.rtol * max(size)
+            print(f"onnxruntime vs pytorch (batch {b}): max abs diff {diff:.2e}")
+        ok = ok and not bad
+    shape = f"[{'B' if args.dynamic else args.batch},3,{size[0]},{size[1]}]"
+    if not ok:
+        print(
+            f"detreg-export: error: ONNX Runtime disagrees with PyTorch beyond --atol {args.atol} "
+            f"(+ --rtol {args.rtol}); the file is kept for inspection: {path}",
+            file=sys.stderr,
+        )
+        return EXIT_MISMATCH
+    outs = ", ".join(NMS_OUTPUTS) if args.nms else f"outputs [B,A,{4 + len(names)}]"
+    print(f"exported {path} (opset {args.opset}, images {shape} -> {outs})")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``detreg-export [cfg.yaml] --weights best.pt [--nms] [--dynamic] [key=value ...]``."""
+    from detreg.cli import _guard, _parse
+
+    p = cli_parser("detreg-export", "export a checkpoint to ONNX and verify it with ONNX Runtime")
+    add_arguments(p)
+    return _guard(run, _parse(p, argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
