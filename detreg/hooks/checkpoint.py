@@ -51,7 +51,9 @@ class BestCheckpointHook(Hook):
     window where mosaic/mixup are off; set it to the StopAugHook's ``epochs``). At the end
     of training ``best.pt`` is stripped: the EMA weights (when any) become ``model``, the
     optimizer and EMA states are dropped and floats are stored in half precision.
-    ``last.pt`` stays whole so the run can be resumed or extended.
+    ``last.pt`` stays whole so the run can be resumed or extended. A new best also
+    rewrites ``last.pt`` (written before evaluation) so it carries the best values a
+    resume must compare against.
 
     Args:
         metric: key of ``runner.metrics`` to maximise.
@@ -87,11 +89,17 @@ class BestCheckpointHook(Hook):
         if new_window_best:
             self.best_stop_aug = value
         state = runner.checkpoint_state()
-        state["best_fitness"] = value
+        last = runner.work_dir / "last.pt"
+        if last.is_file():
+            # last.pt of this epoch was written before evaluation (CheckpointHook, priority
+            # 60) and holds the previous best values: keep it in step, or a resume from it
+            # would compare against a stale best and overwrite best.pt with a worse model.
+            runner.save_checkpoint(last, state)
+        best_state = {**state, "best_fitness": value}
         if new_best:
-            runner.save_checkpoint(runner.work_dir / "best.pt", state)
+            runner.save_checkpoint(runner.work_dir / "best.pt", best_state)
         if new_window_best:
-            runner.save_checkpoint(runner.work_dir / "best_stop_aug.pt", state)
+            runner.save_checkpoint(runner.work_dir / "best_stop_aug.pt", best_state)
 
     def after_train(self, runner: Any) -> None:
         """Strip the best checkpoints for deployment."""
