@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 
@@ -12,11 +13,25 @@ from detreg.data.transforms.functional import PAD_VALUE
 
 
 def _stack(imgs: Sequence[np.ndarray], h: int, w: int) -> torch.Tensor:
-    out = torch.full((len(imgs), 3, h, w), PAD_VALUE, dtype=torch.uint8)
+    """``uint8 [B,3,h,w]`` from HWC images, padded bottom/right with ``PAD_VALUE``.
+
+    The HWC -> CHW de-interleave uses ``cv2.split`` (SIMD), ~100x faster than a strided
+    tensor copy; the result is identical.
+    """
+    full = all(img.shape[:2] == (h, w) for img in imgs)
+    out = (
+        np.empty((len(imgs), 3, h, w), np.uint8)
+        if full
+        else np.full((len(imgs), 3, h, w), PAD_VALUE, np.uint8)
+    )
     for i, img in enumerate(imgs):
         ih, iw = img.shape[:2]
-        out[i, :, :ih, :iw] = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
-    return out
+        if img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3:
+            for c, plane in enumerate(cv2.split(img)):
+                out[i, c, :ih, :iw] = plane
+        else:
+            out[i, :, :ih, :iw] = np.asarray(img).transpose(2, 0, 1)
+    return torch.from_numpy(out)
 
 
 def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -8,16 +8,45 @@ the step fires ``after_backward`` and, only when the optimizer really stepped,
 
 from __future__ import annotations
 
+import functools
 import math
+import sys
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from detreg.engine import dist
 from detreg.errors import DetregError
 from detreg.registry import STEPS
 
 if TYPE_CHECKING:
     from detreg.engine.runner import Runner
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_bf16_fast() -> bool:
+    """True when this CPU runs bf16 convolutions natively (AVX512-BF16 or AMX via oneDNN).
+
+    Needs oneDNN with bf16 support and, on Linux, the ``avx512_bf16`` or ``amx_bf16`` CPU
+    flag (oneDNN also "supports" bf16 on plain AVX512 CPUs by emulation, which is slower
+    than fp32). Other systems: False (fp32), unless forced with ``amp_dtype: bfloat16``.
+    """
+    try:
+        if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+            return False
+    except (AttributeError, RuntimeError):
+        return False
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        return False
+    return False
 
 
 @STEPS.register()
@@ -29,8 +58,10 @@ class TrainStep:
         max_nonfinite: stop with a clear message after this many non-finite losses in a row
             (each such step is skipped and counted in ``runner.outputs['skipped']``).
         amp_dtype: autocast dtype when ``train.amp`` is on: 'float16' (CUDA default) or
-            'bfloat16' (the only one used on CPU, where ``amp: true`` means off unless
-            ``amp_dtype: bfloat16`` is set).
+            'bfloat16'. On the CPU only bfloat16 is used: ``amp: true`` (amp_dtype unset)
+            means bf16 autocast where the CPU computes bf16 natively (see
+            :func:`cpu_bf16_fast`) and exact fp32 elsewhere; ``amp_dtype: bfloat16`` forces
+            bf16; ``amp_dtype: float16`` means fp32 on the CPU. ``amp: false`` is always fp32.
     """
 
     def __init__(
@@ -55,10 +86,20 @@ class TrainStep:
             dtype = torch.bfloat16 if self.amp_dtype == "bfloat16" else torch.float16
             self._autocast = {"enabled": True, "device_type": "cuda", "dtype": dtype}
             self.scaler = torch.amp.GradScaler("cuda", enabled=dtype is torch.float16)
-        elif amp and self.amp_dtype == "bfloat16":
+        elif amp and (
+            self.amp_dtype == "bfloat16" or (self.amp_dtype is None and dev.type == "cpu" and cpu_bf16_fast())
+        ):
             self._autocast = {"enabled": True, "device_type": dev.type, "dtype": torch.bfloat16}
         else:
             self._autocast = {"enabled": False, "device_type": dev.type}
+        if dev.type == "cpu" and amp:
+            if self._autocast["enabled"]:
+                runner.logger.info("train.amp: bfloat16 autocast on the CPU (loss in fp32)")
+            else:
+                runner.logger.info(
+                    "train.amp: fp32 on this CPU (no native bf16 support; set "
+                    "train.step.amp_dtype=bfloat16 to force bf16 autocast)"
+                )
 
     def start_epoch(self, runner: Runner) -> None:
         """Drop partial accumulations at an epoch start (YOLOv6 does the same)."""
@@ -71,7 +112,10 @@ class TrainStep:
         with torch.autocast(**self._autocast):
             out = runner.model(images, targets, epoch=runner.epoch)
         loss = out["loss"]
-        if not torch.isfinite(loss).all():
+        finite = bool(torch.isfinite(loss).all())
+        if runner.world_size > 1:  # all ranks skip together, or DDP's backward would hang
+            finite = dist.all_true(finite)
+        if not finite:
             return self._skip(runner, out)
         self.nonfinite_in_row = 0
         scaled = loss * runner.world_size if runner.world_size > 1 else loss

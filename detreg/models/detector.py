@@ -21,6 +21,15 @@ def _check_widths(upper: nn.Module, lower: nn.Module, what: str) -> None:
         )
 
 
+def _to_float(value: Any) -> Any:
+    """Floating tensors (also inside lists) as fp32; anything else unchanged."""
+    if torch.is_tensor(value):
+        return value.float() if value.is_floating_point() else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_float(v) for v in value)
+    return value
+
+
 @MODELS.register(aliases=("YOLOv6",))
 class Detector(nn.Module):
     """A one-stage detector: ``head(neck(backbone(images)))``.
@@ -67,6 +76,11 @@ class Detector(nn.Module):
                 "Detector was built without a loss; add `loss: {type: ...}` to the model config"
             )
         outputs = self.head(feats)
+        dev = images.device.type
+        if torch.is_autocast_enabled(dev):  # the loss and the assignment always run in fp32
+            outputs = {k: v if k == "feats" else _to_float(v) for k, v in outputs.items()}
+            with torch.autocast(dev, enabled=False):
+                return self.loss(outputs, targets.float(), img_size=tuple(images.shape[-2:]), epoch=epoch)
         return self.loss(outputs, targets, img_size=tuple(images.shape[-2:]), epoch=epoch)
 
     @torch.no_grad()
