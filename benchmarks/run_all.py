@@ -28,7 +28,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "data": ("data_pipeline.py", [], ["--images", "200", "--batches", "4"]),
     "train": (
         "train_speed.py",
-        [],
+        ["--models", "yolov6n,yolov6s", "--sizes", "320,640", "--steps", "8", "--warmup", "3"],
         ["--steps", "6", "--warmup", "2", "--model-steps", "2", "--modes", "fp32,bf16"],
     ),
     "overhead": ("runner_overhead.py", [], ["--epochs", "2", "--steps", "4", "--repeats", "1"]),

@@ -1,7 +1,8 @@
 """End-to-end training throughput of YOLOv6-N on the CPU, next to Ultralytics' figures.
 
-    python benchmarks/train_speed.py [--steps 20] [--warmup 4] [--threads 2] [--workers 2]
+    python benchmarks/train_speed.py [--steps 20] [--warmup 4] [--threads 2] [--workers 0]
         [--modes fp32,bf16,fp32-convrelu,bf16-convrelu] [--repeats 1] [--json out.json]
+        [--models yolov6n,yolov6s] [--sizes 320,640] [--device cpu|cuda]
 
 Trains ``configs/yolov6n.yaml`` from scratch through the real runner
 (``detreg.launch.prepare_config`` + ``detreg.engine.runner.Runner``) on the built-in
@@ -19,6 +20,10 @@ Modes (``train.amp`` picks the autocast dtype through :class:`detreg.engine.step
 - ``fp32-convrelu`` / ``bf16-convrelu``: ``block: conv_relu``, the single-branch
   (deployed-RepVGG) structure that Ultralytics' ``yolov6n.yaml`` trains. A different
   training structure (not YOLOv6's RepVGG recipe), labelled as such.
+
+Peak memory is reported next to every figure: the process's peak RSS during that run
+(the kernel's high-water mark, reset before each run), and CUDA max allocated on a GPU.
+The peers' figures apply to YOLOv6-N at 320 px, batch 16.
 
 A "model-only" line times forward+backward of the same model on a random batch (no data,
 no loss, no optimizer) in this process, the in-process baseline the ratios refer to.
@@ -42,7 +47,6 @@ import torch
 from detreg.engine.hook import Hook
 
 REPO = Path(__file__).resolve().parents[1]
-IMG_SIZE = 320
 BATCH = 16
 # Ultralytics 8.4 on this kind of machine (CPU, from scratch, 320 px, batch 16): images/s.
 PEERS = {
@@ -82,14 +86,50 @@ class TimingHook(Hook):
         TimingHook.stamps.append(time.perf_counter())
 
 
-def make_data(root: Path, n_train: int) -> Path:
-    """The synthetic data yaml (320-px images) under ``root``."""
+def make_data(root: Path, n_train: int, size: int) -> Path:
+    """The synthetic data yaml (``size``-px images) under ``root``."""
     from detreg.data.synth import make_synth_dataset
 
-    return make_synth_dataset(root, n_train=n_train, n_val=8, size=IMG_SIZE, seed=0)
+    return make_synth_dataset(root, n_train=n_train, n_val=8, size=size, seed=0)
 
 
-def run_training(data_yaml: Path, work: Path, mode: str, steps: int, warmup: int, workers: int) -> dict:
+def reset_peak_memory(device: str) -> None:
+    """Reset the peak-RSS high-water mark (Linux) and CUDA's max-allocated counter."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass  # not Linux, or not allowed: the peak then covers the process so far
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_memory(device: str) -> dict[str, float]:
+    """``{"rss_mb": peak RSS, "cuda_mb": CUDA max allocated}`` since the last reset."""
+    out: dict[str, float] = {}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                out["rss_mb"] = int(line.split()[1]) / 1024
+    except OSError:
+        import resource
+
+        out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if device.startswith("cuda"):
+        out["cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def run_training(
+    data_yaml: Path,
+    work: Path,
+    mode: str,
+    steps: int,
+    warmup: int,
+    workers: int,
+    model: str,
+    size: int,
+    device: str,
+) -> dict:
     """Train one epoch of ``warmup + steps`` batches; images/s over the last ``steps``."""
     from detreg.engine.runner import Runner
     from detreg.launch import prepare_config
@@ -97,12 +137,12 @@ def run_training(data_yaml: Path, work: Path, mode: str, steps: int, warmup: int
     spec = MODES[mode]
     hook_type = f"{__name__}.TimingHook"  # '__main__.TimingHook' when run as a script
     overrides = [
-        f"train.img_size={IMG_SIZE}",
+        f"train.img_size={size}",
         f"train.batch_size={BATCH}",
         "train.epochs=1",
         f"train.workers={workers}",
         f"train.amp={str(spec['amp']).lower()}",
-        "train.device=cpu",
+        f"train.device={device}",
         f"model.backbone.block={spec['block']}",
         f"model.neck.block={spec['block']}",
         "hooks.stop_aug.epochs=0",  # mosaic on, as in all but the last 15 of 300 epochs
@@ -112,9 +152,11 @@ def run_training(data_yaml: Path, work: Path, mode: str, steps: int, warmup: int
         "hooks.logger.tensorboard=false",
         f"hooks.timing={{type: {hook_type}}}",
     ]
-    cfg = prepare_config(REPO / "configs" / "yolov6n.yaml", overrides, data=data_yaml)
+    cfg = prepare_config(REPO / "configs" / f"{model}.yaml", overrides, data=data_yaml)
     runner = Runner(cfg, work_dir=work)
+    reset_peak_memory(device)
     runner.train()
+    memory = peak_memory(device)
     stamps = TimingHook.stamps
     if len(stamps) < warmup + 2:
         raise RuntimeError(f"only {len(stamps)} steps ran")
@@ -124,31 +166,76 @@ def run_training(data_yaml: Path, work: Path, mode: str, steps: int, warmup: int
         "step_s_median": statistics.median(per_step),
         "autocast": str(TimingHook.info.get("autocast")),
         "loss": runner.outputs.get("loss"),
+        **memory,
     }
 
 
-def model_only(block: str, amp: bool, steps: int, warmup: int) -> float:
-    """Images/s of forward+backward of YOLOv6-N on a random batch (no data, loss, optimizer)."""
+def model_only(
+    block: str, amp: bool, steps: int, warmup: int, model_name: str, size: int, device: str
+) -> float:
+    """Images/s of forward+backward of the model on a random batch (no data, loss, optimizer)."""
     from detreg.launch import prepare_config
     from detreg.registry import MODELS
 
     cfg = prepare_config(
-        REPO / "configs" / "yolov6n.yaml",
+        REPO / "configs" / f"{model_name}.yaml",
         [f"model.backbone.block={block}", f"model.neck.block={block}"],
         validate=False,
     )
-    model = MODELS.build(cfg.data["model"], "model", {"num_classes": 6, "img_size": IMG_SIZE}).train()
-    x = torch.rand(BATCH, 3, IMG_SIZE, IMG_SIZE)
+    model = MODELS.build(cfg.data["model"], "model", {"num_classes": 6, "img_size": size}).train().to(device)
+    x = torch.rand(BATCH, 3, size, size, device=device)
+    dev_type = torch.device(device).type
+    dtype = torch.bfloat16 if dev_type == "cpu" else torch.float16
     times = []
     for i in range(warmup + steps):
         t0 = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+        with torch.autocast(dev_type, dtype=dtype, enabled=amp):
             out = model.head(model.neck(model.backbone(x)))
         (out["cls"].float().sum() + out["reg"].float().sum()).backward()
         model.zero_grad(set_to_none=True)
+        if dev_type == "cuda":
+            torch.cuda.synchronize()
         if i >= warmup:
             times.append(time.perf_counter() - t0)
     return BATCH / statistics.median(times)
+
+
+def measure(args: argparse.Namespace, data_yaml: Path, work: Path, mode: str, model: str, size: int) -> dict:
+    """Median end-to-end and model-only images/s of ``model`` at ``size`` in ``mode``."""
+    spec = MODES[mode]
+    runs, base = [], []
+    for r in range(args.repeats):
+        runs.append(
+            run_training(
+                data_yaml,
+                work / str(r),
+                mode,
+                args.steps,
+                args.warmup,
+                args.workers,
+                model,
+                size,
+                args.device,
+            )
+        )
+        base.append(model_only(spec["block"], spec["amp"], args.model_steps, 3, model, size, args.device))
+        print(
+            f"  {model}@{size} {mode} run {r + 1}: {runs[-1]['img_s']:.1f} img/s end-to-end, "
+            f"model-only {base[-1]:.1f} img/s ({runs[-1]['autocast']})",
+            file=sys.stderr,
+        )
+    e2e = statistics.median(x["img_s"] for x in runs)
+    mo = statistics.median(base)
+    return {
+        "label": spec["label"],
+        "img_s": e2e,
+        "model_only_img_s": mo,
+        "ratio_to_model_only": e2e / mo,
+        "rss_mb": max(x["rss_mb"] for x in runs),
+        **({"cuda_mb": max(x["cuda_mb"] for x in runs)} if "cuda_mb" in runs[0] else {}),
+        "runs": runs,
+        "model_only_runs": base,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--modes", default="fp32,bf16,fp32-convrelu,bf16-convrelu")
     ap.add_argument("--repeats", type=int, default=1, help="runs per mode (median reported)")
     ap.add_argument("--model-steps", type=int, default=6, help="timed steps of the model-only line")
+    ap.add_argument("--models", default="yolov6n", help="configs to train, e.g. yolov6n,yolov6s")
+    ap.add_argument("--sizes", default="320", help="image sizes, e.g. 320,640")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (AMP = fp16 autocast there)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -169,56 +259,46 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown modes {unknown}; choose from {list(MODES)}")
     torch.set_num_threads(args.threads)
     logging.getLogger("detreg").setLevel(logging.WARNING)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
     results: dict[str, Any] = {
         "threads": args.threads,
         "workers": args.workers,
-        "img_size": IMG_SIZE,
         "batch": BATCH,
+        "device": args.device,
         "torch": torch.__version__,
         "cpus": os.cpu_count(),
-        "modes": {},
+        "runs": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
-        data_yaml = make_data(Path(tmp) / "data", BATCH * (args.warmup + args.steps))
-        for mode in modes:
-            spec = MODES[mode]
-            runs, base = [], []
-            for r in range(args.repeats):
-                runs.append(
-                    run_training(
-                        data_yaml, Path(tmp) / f"{mode}{r}", mode, args.steps, args.warmup, args.workers
+        for size in sizes:
+            data_yaml = make_data(Path(tmp) / f"data{size}", BATCH * (args.warmup + args.steps), size)
+            for model in models:
+                for mode in modes:
+                    key = f"{model}@{size}/{mode}"
+                    results["runs"][key] = measure(
+                        args, data_yaml, Path(tmp) / key.replace("/", "_"), mode, model, size
                     )
-                )
-                base.append(model_only(spec["block"], spec["amp"], args.model_steps, 3))
-                print(
-                    f"  {mode} run {r + 1}: {runs[-1]['img_s']:.1f} img/s end-to-end, "
-                    f"model-only {base[-1]:.1f} img/s ({runs[-1]['autocast']})",
-                    file=sys.stderr,
-                )
-            e2e = statistics.median(x["img_s"] for x in runs)
-            mo = statistics.median(base)
-            results["modes"][mode] = {
-                "label": spec["label"],
-                "img_s": e2e,
-                "model_only_img_s": mo,
-                "ratio_to_model_only": e2e / mo,
-                "runs": runs,
-                "model_only_runs": base,
-            }
     peers = PEERS[args.threads]
+    v6n = peers["ultralytics yolov6n"]
     print(
-        f"\nYOLOv6-N training throughput, CPU, {args.threads} thread(s), {IMG_SIZE} px, batch {BATCH}, "
+        f"\nTraining throughput, {args.device}, {args.threads} thread(s), batch {BATCH}, "
         f"{args.workers} workers, median of {args.repeats}"
     )
-    print(f"{'what':<68} {'img/s':>7} {'model-only':>10} {'e2e/model':>9} {'vs v6n':>7}")
-    v6n = peers["ultralytics yolov6n"]
-    for r in results["modes"].values():
+    print(f"{'what':<76} {'img/s':>7} {'model-only':>10} {'e2e/model':>9} {'peak RSS':>9} {'vs v6n':>7}")
+    for key, r in results["runs"].items():
+        vs = f"{r['img_s'] / v6n:7.2f}" if key.startswith("yolov6n@320/") else f"{'':>7}"
+        mem = f"{r['rss_mb']:7.0f}MB" + (f" cuda {r['cuda_mb']:.0f}MB" if "cuda_mb" in r else "")
+        label = f"{key.split('/')[0]} {r['label'].removeprefix('YOLOv6-N ')}"
         print(
-            f"{r['label']:<68} {r['img_s']:7.1f} {r['model_only_img_s']:10.1f} "
-            f"{r['ratio_to_model_only']:9.2f} {r['img_s'] / v6n:7.2f}"
+            f"{label:<76} {r['img_s']:7.1f} {r['model_only_img_s']:10.1f} "
+            f"{r['ratio_to_model_only']:9.2f} {mem:>9} {vs}"
         )
     for name, v in peers.items():
-        print(f"{name + ' (peer, measured separately)':<68} {v:7.1f} {'':>10} {'':>9} {v / v6n:7.2f}")
+        print(
+            f"{name + ' @320 (peer, measured separately)':<76} {v:7.1f} "
+            f"{'':>10} {'':>9} {'':>9} {v / v6n:7.2f}"
+        )
     results["peers"] = peers
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
