@@ -116,9 +116,10 @@ class Runner:
     # ------------------------------------------------------------------ properties
     @property
     def unwrapped_model(self) -> torch.nn.Module:
-        """The model without a DDP wrapper."""
+        """The model without a DDP (or DataParallel) wrapper."""
         m = self.model
-        return m.module if isinstance(m, torch.nn.parallel.DistributedDataParallel) else m
+        wrappers = (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)
+        return m.module if isinstance(m, wrappers) else m
 
     @property
     def eval_model(self) -> torch.nn.Module:

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from torch import nn
-
 from detreg.engine.hook import Hook
 from detreg.optim.ema import ModelEMA
 from detreg.registry import HOOKS
 
 if TYPE_CHECKING:
     from detreg.engine.runner import Runner
-
-
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """The bare model inside ``DistributedDataParallel``/``DataParallel`` (else ``model``)."""
-    if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-        return model.module
-    return model
 
 
 @HOOKS.register()
@@ -45,8 +36,8 @@ class EMAHook(Hook):
 
     def before_train(self, runner: Runner) -> None:
         """Create ``runner.ema`` from the (unwrapped) model."""
-        runner.ema = ModelEMA(unwrap_model(runner.model), decay=self.decay, tau=self.tau)
+        runner.ema = ModelEMA(runner.unwrapped_model, decay=self.decay, tau=self.tau)
 
     def after_optimizer_step(self, runner: Runner) -> None:
         """Fold the just-updated weights into the average."""
-        runner.ema.update(unwrap_model(runner.model))
+        runner.ema.update(runner.unwrapped_model)

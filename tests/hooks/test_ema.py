@@ -86,7 +86,7 @@ def test_hook_creates_and_updates():
     hook = HOOKS.build({"type": "EMAHook", "decay": 0.999, "tau": 10})
     assert isinstance(hook, EMAHook) and hook.priority == 30
     model = one_param(1.0)
-    runner = SimpleNamespace(model=nn.DataParallel(model), ema=None)  # wrapped: hook unwraps
+    runner = SimpleNamespace(model=nn.DataParallel(model), unwrapped_model=model, ema=None)
     hook.before_train(runner)
     assert isinstance(runner.ema, ModelEMA) and runner.ema.decay == 0.999 and runner.ema.tau == 10
     assert isinstance(runner.ema.module, nn.Linear)
