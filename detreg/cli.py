@@ -336,7 +336,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate a checkpoint on the config's validation set."""
     from pathlib import Path
 
-    from detreg.engine.evaluate import evaluate_checkpoint
+    from detreg.apps.evaluate import evaluate_checkpoint
 
     cfg = _config_for_weights(args)
     out = Path(args.work_dir) if args.work_dir else Path(args.weights).parent / "eval"

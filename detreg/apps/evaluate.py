@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from detreg.apps import load_detector
 from detreg.config import Config, run_context
-from detreg.engine.checkpoint import load_checkpoint, model_state
 from detreg.errors import DetregError
-from detreg.registry import DATASETS, EVALUATORS, MODELS
+from detreg.registry import DATASETS, EVALUATORS
 
 
 def _eval_settings(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -49,27 +49,13 @@ def evaluate_checkpoint(
             "data.val: missing; evaluation needs a validation set (or pass --data my_data.yaml)"
         )
     dev = _pick_device(device or cfg.data["train"].get("device", "auto"), -1)
-    ctx = run_context(cfg.data)
+    model, names, _ = load_detector(cfg, weights, dev, fuse=False)
+    ctx = {**run_context(cfg.data), "num_classes": len(names), "class_names": names}
     val_set = DATASETS.build(data["val"], "data.val", ctx)
-    ctx.setdefault("num_classes", val_set.num_classes)
-    ctx.setdefault("class_names", list(val_set.class_names))
     bs = batch_size or int(data.get("val_batch_size") or 2 * int(cfg.data["train"]["batch_size"]))
     loader = build_dataloader(
         val_set, batch_size=bs, workers=int(cfg.data["train"]["workers"]), shuffle=False
     )
-    model = MODELS.build(cfg.data["model"], "model", ctx)
-    try:
-        model.load_state_dict(
-            {
-                k: v.float() if v.is_floating_point() else v
-                for k, v in model_state(load_checkpoint(weights)).items()
-            }
-        )
-    except RuntimeError as exc:
-        raise DetregError(
-            f"{weights}: the weights do not match the config's model: {str(exc).splitlines()[0]}"
-        ) from None
-    model.to(dev).eval()
     settings = _eval_settings(cfg.data)
     evaluator = EVALUATORS.build(settings.get("evaluator") or {"type": "COCOEvaluator"}, "evaluator", ctx)
     evaluator.reset(val_set)
