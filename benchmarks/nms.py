@@ -19,7 +19,7 @@ import time
 import torch
 from torch import Tensor
 
-from detreg.ops.nms import batched_nms, postprocess
+from detreg.ops.nms import batched_nms, nms_candidates, postprocess
 
 
 def fake_pred(
@@ -61,26 +61,9 @@ def timeit(fn, repeat: int) -> float:
     return best * 1e3
 
 
-def candidates(pred: Tensor, multi_label: bool, conf: float = 0.03, max_nms: int = 30000):
-    """The (boxes, scores, classes) that postprocess hands to NMS."""
-    x = pred[0]
-    boxes, scores = x[:, :4], x[:, 4:]
-    if multi_label:
-        i, j = (scores > conf).nonzero(as_tuple=True)
-        b, s, c = boxes[i], scores[i, j], j
-    else:
-        s, c = scores.max(1)
-        m = s > conf
-        b, s, c = boxes[m], s[m], c[m]
-    if s.numel() > max_nms:
-        top = s.topk(max_nms).indices
-        b, s, c = b[top], s[top], c[top]
-    return b, s, c
-
-
 def bench_case(pred: Tensor, multi: bool, repeat: int) -> dict[str, float]:
     """Time every back-end on one prediction; print one line each; return NMS ms by back-end."""
-    b, s, c = candidates(pred, multi)
+    b, s, c = nms_candidates(pred[0], multi_label=multi)
     t0 = time.perf_counter()
     ref = batched_nms(b, s, c, 0.65, backend="loop")  # the loop is slow: timed once, this run
     row = {"loop": (time.perf_counter() - t0) * 1e3}

@@ -168,6 +168,36 @@ def nms(boxes: Tensor, scores: Tensor, iou_thres: float, backend: str | None = N
     return batched_nms(boxes, scores, idxs, iou_thres, backend)
 
 
+def nms_candidates(
+    x: Tensor,
+    conf_thres: float = 0.03,
+    multi_label: bool = False,
+    classes: list[int] | None = None,
+    max_nms: int = 30000,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The ``(boxes, scores, classes)`` of one image's ``[A, 4+nc]`` predictions that go into NMS.
+
+    A candidate needs score > ``conf_thres`` (the best class of each anchor, or every class
+    above it with ``multi_label``), optionally one of ``classes``; at most ``max_nms`` of the
+    highest-scoring ones are kept.
+    """
+    boxes, scores = x[:, :4], x[:, 4:]
+    if multi_label:
+        i, j = (scores > conf_thres).nonzero(as_tuple=True)
+        b, s, c = boxes[i], scores[i, j], j
+    else:
+        s, c = scores.max(1)
+        m = s > conf_thres
+        b, s, c = boxes[m], s[m], c[m]
+    if classes is not None:
+        m = (c[:, None] == torch.as_tensor(classes, device=c.device)).any(1)
+        b, s, c = b[m], s[m], c[m]
+    if s.numel() > max_nms:
+        top = s.topk(max_nms).indices
+        b, s, c = b[top], s[top], c[top]
+    return b, s, c
+
+
 @torch.no_grad()
 def postprocess(
     pred: Tensor,
@@ -191,20 +221,7 @@ def postprocess(
         raise ValueError(f"postprocess expects pred [B, A, 4 + num_classes], got {tuple(pred.shape)}")
     out = []
     for x in pred:
-        boxes, scores = x[:, :4], x[:, 4:]
-        if multi_label:
-            i, j = (scores > conf_thres).nonzero(as_tuple=True)
-            b, s, c = boxes[i], scores[i, j], j
-        else:
-            s, c = scores.max(1)
-            m = s > conf_thres
-            b, s, c = boxes[m], s[m], c[m]
-        if classes is not None:
-            m = (c[:, None] == torch.as_tensor(classes, device=c.device)).any(1)
-            b, s, c = b[m], s[m], c[m]
-        if s.numel() > max_nms:
-            top = s.topk(max_nms).indices
-            b, s, c = b[top], s[top], c[top]
+        b, s, c = nms_candidates(x, conf_thres, multi_label, classes, max_nms)
         keep = batched_nms(b, s, torch.zeros_like(c) if agnostic else c, iou_thres, backend)[:max_det]
         out.append(torch.cat((b[keep], s[keep, None], c[keep, None].to(b.dtype)), 1))
     return out
