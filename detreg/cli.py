@@ -73,6 +73,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     """Print registered names with their origin (detreg or a plugin distribution)."""
     from detreg.registry import KINDS, REGISTRIES, plugin_failures
 
+    if args.kind == "configs":
+        return _list_configs(args.pattern)
     kinds = list(KINDS)
     pattern = args.pattern
     if args.kind and args.kind not in REGISTRIES:
@@ -97,6 +99,24 @@ def cmd_list(args: argparse.Namespace) -> int:
             print("\n".join(rows) if rows else "  (none)")
     for f in plugin_failures():
         print(f"failed plugin: {f}")
+    return 0
+
+
+def _list_configs(pattern: str | None) -> int:
+    """The built-in configs with their size (80 classes, fused, 640x640) and first comment line."""
+    from detreg.builtin_configs import builtin_config_dir, builtin_config_names, find_builtin
+    from detreg.config import load_config
+    from detreg.models.summary import config_summary
+
+    print(f"built-in configs (in {builtin_config_dir()}; params and GFLOPs: fused, 80 classes, 640x640):")
+    for name in builtin_config_names():
+        if pattern and not _match(name, pattern):
+            continue
+        path = find_builtin(name)
+        s = config_summary(load_config(path).data["model"])
+        first = (path.read_text().splitlines() or [""])[0]
+        about = first.lstrip("# ").split(": ")[0].strip() if first.startswith("#") else ""
+        print(f"  {name:<14} {s['params'] / 1e6:6.2f} M {s['gflops']:7.2f} GFLOPs  {about}", flush=True)
     return 0
 
 
@@ -269,8 +289,10 @@ def build_parser(with_data: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"detreg {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("list", help="list registered components: detreg list [kind] [pattern]")
-    s.add_argument("kind", nargs="?", help="hooks, models, losses, ... (or a pattern)")
+    s = sub.add_parser(
+        "list", help="list registered components (detreg list [kind] [pattern]) or built-in configs"
+    )
+    s.add_argument("kind", nargs="?", help="hooks, models, losses, ..., configs (or a pattern)")
     s.add_argument("pattern", nargs="?", help="substring or glob (EMA*)")
     _common(s)
     s.set_defaults(func=cmd_list)

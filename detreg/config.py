@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import difflib
 import importlib
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from detreg.builtin_configs import builtin_config_names, find_builtin
 from detreg.errors import ConfigError, DetregError
 
 TOP_LEVEL_KEYS = (
@@ -139,15 +141,22 @@ def _collect_lines(
             _collect_lines(v, loader_lines, f"{prefix}[{i}]", file, out)
 
 
-def read_yaml(path: str | Path) -> tuple[Any, dict[str, str]]:
-    """Parse one YAML file; returns the data and ``{key path: 'file:line'}``."""
+def read_yaml(path: str | Path, display: str | None = None) -> tuple[Any, dict[str, str]]:
+    """Parse one YAML file; returns the data and ``{key path: 'file:line'}``.
+
+    ``display`` is how messages name the file (default: ``path`` relative to the working
+    folder when it lies below it).
+    """
     path = Path(path)
+    shown = display if display is not None else _display(path)
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise DetregError(f"config file not found: {path}") from None
+        raise DetregError(f"config file not found: {shown}") from None
+    except IsADirectoryError:
+        raise DetregError(f"{shown}: is a folder, not a config file") from None
     except OSError as exc:
-        raise DetregError(f"cannot read config file {path}: {exc.strerror}") from None
+        raise DetregError(f"cannot read config file {shown}: {exc.strerror}") from None
     loader = _LineLoader(text)
     loader.key_lines = {}
     try:
@@ -156,11 +165,11 @@ def read_yaml(path: str | Path) -> tuple[Any, dict[str, str]]:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise DetregError(f"{path}{line}: invalid YAML: {problem}") from None
+        raise DetregError(f"{shown}{line}: invalid YAML: {problem}") from None
     finally:
         loader.dispose()
     sources: dict[str, str] = {}
-    _collect_lines(data, loader.key_lines, "", _display(path), sources)
+    _collect_lines(data, loader.key_lines, "", shown, sources)
     return data, sources
 
 
@@ -170,6 +179,11 @@ def _display(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
+
+
+def _typed(path: Path) -> str:
+    """A path as the user typed it (normalised: ``a/./b/../c`` -> ``a/c``)."""
+    return os.path.normpath(str(path))
 
 
 # ---------------------------------------------------------------------- merge and load
@@ -197,16 +211,19 @@ def _strip(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-def _load_tree(path: Path, seen: tuple[Path, ...], root: dict | None = None) -> tuple[dict, dict[str, str]]:
+def _load_tree(
+    path: Path, seen: tuple[Path, ...], root: dict | None = None, display: str | None = None
+) -> tuple[dict, dict[str, str]]:
+    shown = display if display is not None else _display(path)
     path = path.resolve() if path.exists() else path
     if path in seen:
         chain = " -> ".join(str(p) for p in (*seen, path))
-        raise DetregError(f"{path}: _base_ cycle: {chain}")
-    data, sources = read_yaml(path)
+        raise DetregError(f"{shown}: _base_ cycle: {chain}")
+    data, sources = read_yaml(path, shown)
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise DetregError(f"{path}: a config must be a mapping at the top level, got {type(data).__name__}")
+        raise DetregError(f"{shown}: a config must be a mapping at the top level, got {type(data).__name__}")
     bases = data.pop("_base_", [])
     if isinstance(bases, str):
         bases = [bases]
@@ -214,18 +231,33 @@ def _load_tree(path: Path, seen: tuple[Path, ...], root: dict | None = None) -> 
     merged_sources: dict[str, str] = {}
     for b in bases:
         if not isinstance(b, str):
-            raise DetregError(f"{sources.get('_base_', path)}: _base_ entries must be file paths, got {b!r}")
-        base_path = (path.parent / b) if not Path(b).is_absolute() else Path(b)
-        if not base_path.exists():
+            raise DetregError(f"{sources.get('_base_', shown)}: _base_ entries must be file paths, got {b!r}")
+        base_path, base_shown = _find_base(b, path, shown)
+        if base_path is None:
+            known = ", ".join(builtin_config_names())
             raise DetregError(
-                f"{sources.get('_base_', path)}: _base_ file not found: {b} (looked in {base_path})"
+                f"{sources.get('_base_', shown)}: _base_ file not found: {b} (looked in "
+                f"{_typed(Path(shown).parent / b)} and the built-in configs: {known})"
             )
-        bdata, bsources = _load_tree(base_path, (*seen, path))
+        bdata, bsources = _load_tree(base_path, (*seen, path), display=base_shown)
         merged = merge(merged, bdata)
         merged_sources.update(bsources)
     merged = merge(merged, data)
     merged_sources.update(sources)
     return merged, merged_sources
+
+
+def _find_base(name: str, parent: Path, parent_shown: str) -> tuple[Path | None, str]:
+    """A ``_base_`` entry: relative to the including file's folder, else a built-in config
+    (``yolov6n.yaml``); with the name messages use for it."""
+    candidate = Path(name)
+    if candidate.is_absolute():
+        return (candidate if candidate.exists() else None), name
+    beside = parent.parent / candidate
+    if beside.exists():
+        return beside, _typed(Path(parent_shown).parent / candidate)
+    builtin = find_builtin(name)
+    return builtin, (_display(builtin) if builtin is not None else name)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -286,7 +318,12 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     Does not validate (see :func:`validate`) and opens no dataset.
     """
     path = Path(path)
-    data, sources = _load_tree(path, (), root={"train": TRAIN_DEFAULTS, "hooks": DEFAULT_HOOKS})
+    data, sources = _load_tree(
+        path,
+        (),
+        root={"train": TRAIN_DEFAULTS, "hooks": DEFAULT_HOOKS},
+        display=_display(path) if path.is_absolute() else _typed(path),
+    )
     for text in overrides:
         apply_override(data, text, sources)
     for key in ("train", "hooks"):

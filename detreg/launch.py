@@ -12,26 +12,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from detreg.builtin_configs import builtin_config_dir, find_config
 from detreg.config import Config, apply_override, check, load_config, merge
 from detreg.errors import DetregError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = REPO_ROOT / "configs"
+CONFIG_DIR = builtin_config_dir()
 DEFAULT_CONFIG = CONFIG_DIR / "demo.yaml"
-
-
-def find_config(name: str | Path | None) -> Path:
-    """A config path from a file path or a built-in name (``yolov6n``, ``demo``)."""
-    if name is None:
-        return DEFAULT_CONFIG
-    path = Path(name)
-    if path.is_file():
-        return path
-    for candidate in (CONFIG_DIR / f"{name}.yaml", CONFIG_DIR / str(name)):
-        if candidate.is_file():
-            return candidate
-    known = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))) if CONFIG_DIR.is_dir() else "none"
-    raise DetregError(f"config not found: {name} (not a file; built-in configs: {known})")
 
 
 def prepare_config(

@@ -53,3 +53,21 @@ def model_summary(
         "gflops": flops / 1e9,
         "layers": len(list(model.modules())),
     }
+
+
+def config_summary(
+    model_cfg: dict, img_size: int = 640, num_classes: int = 80, fuse: bool = True
+) -> dict[str, float | int]:
+    """:func:`model_summary` of the model a config's ``model:`` section describes.
+
+    The model is built on the meta device (shapes only: no memory, no initialisation cost)
+    and, with ``fuse``, fused to its deploy form as YOLOv6's tables report it.
+    """
+    from detreg.registry import MODELS
+
+    with torch.device("meta"):
+        model = MODELS.build(model_cfg, "model", {"num_classes": num_classes})
+    model.eval()
+    if fuse and hasattr(model, "fuse"):
+        model.fuse()
+    return model_summary(model, img_size)
