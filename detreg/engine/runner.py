@@ -29,8 +29,9 @@ import torch
 from detreg import __version__
 from detreg.config import Config, run_context
 from detreg.engine import dist
-from detreg.engine.checkpoint import load_checkpoint, save_checkpoint
+from detreg.engine.checkpoint import clean_temp_files, load_checkpoint, save_checkpoint
 from detreg.engine.hook import Hook
+from detreg.engine.workdir import WorkDirLock
 from detreg.errors import DetregError
 from detreg.events import ALL_EVENTS
 from detreg.registry import DATASETS, HOOKS, MODELS, OPTIMIZERS, SCHEDULERS, STEPS
@@ -106,6 +107,7 @@ class Runner:
         self.train_loader: Any = None
         self.val_loader: Any = None
         self.context = run_context(self.cfg)
+        self._lock: WorkDirLock | None = None
         self.logger = _make_logger(self.rank)
         self.hooks: list[tuple[str, Hook]] = self._build_hooks()
         self._event_hooks = {
@@ -227,7 +229,7 @@ class Runner:
             _seed_everything(
                 int(self.cfg["train"].get("seed", 0)) + self.rank, self.cfg["train"].get("deterministic")
             )
-            self.work_dir.mkdir(parents=True, exist_ok=True)
+            self._claim_work_dir()
             self._add_file_log()
             self.call("before_run")
             self.build()
@@ -245,6 +247,9 @@ class Runner:
             try:
                 self._call_safely("after_run")
             finally:  # also after a SIGTERM (SystemExit) inside an after_run hook
+                if self._lock is not None:
+                    self._lock.release()
+                    self._lock = None
                 dist.cleanup()
 
     def _run_epoch(self) -> None:
@@ -341,6 +346,15 @@ class Runner:
         self.logger.info("resumed from %s at epoch %d (iter %d)", path, self.start_epoch, self.iter)
 
     # ------------------------------------------------------------------ misc
+    def _claim_work_dir(self) -> None:
+        """Lock the work dir for the run's life (rank 0) and clean a crashed save's temp files."""
+        if not self.is_main:
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+            return
+        self._lock = WorkDirLock(self.work_dir).acquire(self.logger)
+        for path in clean_temp_files(self.work_dir):
+            self.logger.warning("removed %s, left by an interrupted checkpoint save", path)
+
     def _add_file_log(self) -> None:
         if not self.is_main:
             return

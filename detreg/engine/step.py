@@ -55,8 +55,10 @@ class TrainStep:
 
     Args:
         grad_clip: clip the gradient norm to this value before stepping (off when None).
-        max_nonfinite: stop with a clear message after this many non-finite losses in a row
-            (each such step is skipped and counted in ``runner.outputs['skipped']``).
+        max_nonfinite: stop with a clear message after this many skipped steps in a row. A
+            step is skipped (and counted in ``runner.outputs['skipped']``) when its loss is
+            not finite, or, at an optimizer step, when a gradient is not finite (checked
+            before the optimizer applies it; fp16 AMP leaves that to its GradScaler).
         amp_dtype: autocast dtype when ``train.amp`` is on: 'float16' (CUDA default) or
             'bfloat16'. On the CPU only bfloat16 is used: ``amp: true`` (amp_dtype unset)
             means bf16 autocast where the CPU computes bf16 natively (see
@@ -117,7 +119,6 @@ class TrainStep:
             finite = dist.all_true(finite)
         if not finite:
             return self._skip(runner, out)
-        self.nonfinite_in_row = 0
         scaled = loss * runner.world_size if runner.world_size > 1 else loss
         if self.scaler is not None:
             self.scaler.scale(scaled).backward()
@@ -125,10 +126,27 @@ class TrainStep:
             scaled.backward()
         runner.call("after_backward")
         if runner.iter - self.last_opt_step >= runner.accumulate:
-            self._optimizer_step(runner)
             self.last_opt_step = runner.iter
+            if not self._grads_finite(runner):
+                return self._skip(runner, out, "gradient")
+            self._optimizer_step(runner)
+            self.nonfinite_in_row = 0
             runner.call("after_optimizer_step")
         return {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in out.items()}
+
+    def _grads_finite(self, runner: Runner) -> bool:
+        """One fused check that every gradient is finite (before the optimizer applies them).
+
+        An active fp16 GradScaler already skips such steps itself (and lowers its scale),
+        so it is left to do so. Under DDP the gradients were all-reduced: every rank agrees.
+        """
+        if self.scaler is not None and self.scaler.is_enabled():
+            return True
+        grads = [p.grad for g in runner.optimizer.param_groups for p in g["params"] if p.grad is not None]
+        if not grads:
+            return True
+        norms = torch._foreach_norm(grads)
+        return bool(torch.isfinite(torch.stack([n.to(norms[0].device) for n in norms])).all())
 
     def _optimizer_step(self, runner: Runner) -> None:
         opt = runner.optimizer
@@ -144,7 +162,8 @@ class TrainStep:
             opt.step()
         opt.zero_grad(set_to_none=True)
 
-    def _skip(self, runner: Runner, out: dict[str, Any]) -> dict[str, Any]:
+    def _skip(self, runner: Runner, out: dict[str, Any], what: str = "loss") -> dict[str, Any]:
+        """Drop this step's gradients; count it; stop after ``max_nonfinite`` in a row."""
         self.nonfinite_in_row += 1
         self.skipped += 1
         runner.optimizer.zero_grad(set_to_none=True)
@@ -153,12 +172,12 @@ class TrainStep:
                 f"{k}={float(v.detach()) if torch.is_tensor(v) else v:.4g}" for k, v in out.items()
             )
             raise DetregError(
-                f"loss was not finite for {self.nonfinite_in_row} steps in a row (epoch {runner.epoch}, "
+                f"{what} was not finite for {self.nonfinite_in_row} steps in a row (epoch {runner.epoch}, "
                 f"iter {runner.iter}: {parts}); try a lower optimizer.lr, train.amp=false, "
-                "or check the labels"
+                "train.step.grad_clip, or check the labels"
             )
         runner.logger.warning(
-            "non-finite loss at iter %d, step skipped (%d in a row)", runner.iter, self.nonfinite_in_row
+            "non-finite %s at iter %d, step skipped (%d in a row)", what, runner.iter, self.nonfinite_in_row
         )
         return {"loss": math.nan, "skipped": float(self.skipped)}
 

@@ -113,7 +113,7 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path: Path, monkeypatch:
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError):
+    with pytest.raises(DetregError, match="disk full; the previous last.pt is intact"):
         save_checkpoint({"v": torch.tensor(2)}, target)
     monkeypatch.undo()
     assert load_checkpoint(target)["v"].item() == 1

@@ -46,7 +46,7 @@ def test_last_pt_holds_the_contract_keys_as_plain_state(toy_config) -> None:
     assert ckpt["optimizer"]["state"] and ckpt["scheduler"] is not None
     assert ckpt["config"]["train"]["epochs"] == 2 and ckpt["versions"]["torch"] == str(torch.__version__)
     assert isinstance(ckpt["hooks"], dict)
-    assert not any(p.name.startswith(".") for p in runner.work_dir.iterdir())  # no temp files left
+    assert not any(p.name.endswith(".tmp") for p in runner.work_dir.iterdir())  # no temp files left
 
 
 def test_epoch_copies_for_the_last_n_and_every_interval(toy_config) -> None:
