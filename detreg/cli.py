@@ -45,6 +45,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
 
 
+def _trust_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--trust-imports",
+        action="store_true",
+        help="allow the config stored in the checkpoint to import code (imports:, dotted type paths)",
+    )
+
+
 def _config_args(p: argparse.ArgumentParser, required: bool = False) -> None:
     p.add_argument(
         "config", nargs=None if required else "?", help="config file or built-in name (e.g. yolov6n)"
@@ -221,9 +229,15 @@ def cmd_hooks(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate a config fully; exit non-zero listing every problem."""
+    from detreg.config import check
     from detreg.launch import prepare_config
+    from detreg.registry import code_references
 
-    cfg = prepare_config(args.config, args.overrides, args.data)
+    cfg = prepare_config(args.config, args.overrides, args.data, validate=False)
+    refs = code_references(cfg.data)
+    if refs:
+        print(f"{cfg.path}: imports user code: {'; '.join(refs)}")
+    check(cfg)
     n_hooks = sum(1 for v in (cfg.data.get("hooks") or {}).values() if v is not None)
     print(f"{cfg.path}: OK (model {cfg.data['model'].get('type')}, {n_hooks} hooks)")
     return 0
@@ -235,8 +249,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from detreg.launch import prepare_config
 
     resume = args.resume
-    if resume not in (None, "auto") and args.config is None:
-        cfg = _stored_config(resume, args.overrides, args.data)  # `--resume path/last.pt` alone
+    if resume not in (None, "auto") and args.config is None:  # `--resume path/last.pt` alone
+        cfg = _stored_config(resume, args.overrides, args.data, trust_imports=args.trust_imports)
         args.work_dir = args.work_dir or os.path.dirname(resume)
     else:
         cfg = prepare_config(args.config, args.overrides, args.data)
@@ -262,18 +276,36 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stored_config(weights: str, overrides: Sequence[str], data: str | None, need_data: bool = True):
-    """The config stored in checkpoint ``weights``, with overrides and ``--data`` applied."""
+def _stored_config(
+    weights: str,
+    overrides: Sequence[str],
+    data: str | None,
+    need_data: bool = True,
+    trust_imports: bool = False,
+):
+    """The config stored in checkpoint ``weights``, with overrides and ``--data`` applied.
+
+    A checkpoint is data: its config may only name registered components. Dotted import
+    paths and ``imports:`` in it are refused unless ``trust_imports`` (``--trust-imports``).
+    """
     import tempfile
     from pathlib import Path
 
     from detreg.config import dump
     from detreg.engine.checkpoint import load_checkpoint
     from detreg.launch import prepare_config
+    from detreg.registry import code_references
 
     stored = load_checkpoint(weights).get("config")
     if not isinstance(stored, dict):
         raise DetregError(f"{weights}: the checkpoint holds no config; pass the config file too")
+    refs = code_references(stored)
+    if refs and not trust_imports:
+        raise DetregError(
+            f"{weights}: the config stored in this checkpoint would import code ({'; '.join(refs)}); "
+            "code named in a checkpoint is never imported. Pass the config file it was trained with "
+            "(its path first on the command line), or add --trust-imports if you trust this file"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "config.yaml"
         dump(stored, path)
@@ -335,6 +367,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
         "--resume", nargs="?", const="auto", default=None, help="continue from work_dir/last.pt or PATH"
     )
     p.add_argument("--check", action="store_true", help="validate the config and exit")
+    _trust_arg(p)
     _common(p)
 
 
@@ -372,7 +405,7 @@ def _config_for_weights(args: argparse.Namespace, need_data: bool = True):
 
     if args.config is not None:
         return prepare_config(args.config, args.overrides, args.data, need_data=need_data)
-    return _stored_config(args.weights, args.overrides, args.data, need_data)
+    return _stored_config(args.weights, args.overrides, args.data, need_data, args.trust_imports)
 
 
 def eval_main(argv: Sequence[str] | None = None) -> int:
@@ -385,6 +418,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--device", default=None)
     p.add_argument("--work-dir", help="where plots and metrics.json go (default: next to the weights, eval/)")
+    _trust_arg(p)
     _common(p)
     return _guard(cmd_eval, _parse(p, argv))
 

@@ -114,10 +114,14 @@ def test_train_then_eval_and_resume_from_weights_only(toy_config, capsys) -> Non
     work = Path(load_checkpoint(path.parent / "run" / "last.pt")["config"]["work_dir"])
     assert (work / "config.yaml").is_file()
     capsys.readouterr()
-    assert eval_main(["--weights", str(work / "last.pt")]) == 0  # config from the checkpoint
+    assert eval_main(["--weights", str(work / "last.pt")]) == 2  # the stored config names local code
+    assert "model.type: toy_components.ToyDetector" in capsys.readouterr().err
+    assert (
+        eval_main(["--weights", str(work / "last.pt"), "--trust-imports"]) == 0
+    )  # config from the checkpoint
     out = capsys.readouterr().out
     assert "mAP50-95" in out and (work / "eval" / "metrics.json").is_file()
-    assert train_main(["--resume", str(work / "last.pt"), "train.epochs=2"]) == 0
+    assert train_main(["--resume", str(work / "last.pt"), "--trust-imports", "train.epochs=2"]) == 0
     ckpt = load_checkpoint(work / "last.pt")
     assert ckpt["epoch"] == 2 and ckpt["iter"] == 6
     assert eval_main(["--weights", str(work / "nothere.pt")]) == 2

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pytest
 
 from detreg.engine import Hook
 from detreg.errors import ConfigError, RegistryError
-from detreg.registry import HOOKS, LOSSES, MODELS, Registry
+from detreg.registry import HOOKS, LOSSES, MODELS, Range, Registry
 
 NESTED_INNER = Registry("assigners")
 NESTED_OUTER = Registry("losses")
@@ -198,3 +198,123 @@ def test_builtins_are_known_lazily() -> None:
     from detreg.registry import STEPS
 
     assert "TrainStep" in STEPS.names()
+
+
+# ---------------------------------------------------------------------- **kwargs and values
+class _Base:
+    def __init__(self, img_size: int = 640, mode: Literal["a", "b"] = "a", rate: float = 0.5) -> None:
+        self.img_size, self.mode, self.rate = img_size, mode, rate
+
+
+class _Child(_Base):
+    def __init__(self, extra: int = 1, **kwargs: Any) -> None:
+        self.extra = extra
+        super().__init__(**kwargs)
+
+
+class _Grandchild(_Child):
+    def __init__(self, more: bool = False, **kwargs: Any) -> None:
+        self.more = more
+        super().__init__(**kwargs)
+
+
+def test_kwargs_are_checked_against_the_parents(reg: Registry) -> None:
+    reg.register()(_Grandchild)
+    problems = reg.check({"type": "_Grandchild", "img_sise": 3, "extra": 2}, "data.train")
+    assert len(problems) == 1
+    assert (
+        "data.train.img_sise: _Grandchild has no argument 'img_sise'. Did you mean 'img_size'?" in problems[0]
+    )
+    assert "more, extra, img_size, mode, rate" in problems[0]  # subclass first, then its bases
+    built = reg.build({"type": "_Grandchild", "more": True, "rate": "1e-3"}, context={"img_size": 320})
+    assert (built.more, built.extra, built.img_size, built.rate) == (
+        True,
+        1,
+        320,
+        0.001,
+    )  # context reached the base
+
+
+def test_kwargs_values_of_a_parent_are_validated(reg: Registry) -> None:
+    reg.register()(_Child)
+    problems = reg.check({"type": "_Child", "mode": "c", "rate": "abc", "extra": "two"}, "x")
+    assert "x.mode: must be one of 'a', 'b', got 'c'" in problems
+    assert "x.rate: expected a number, got 'abc'" in problems
+    assert "x.extra: expected an integer, got 'two'" in problems
+
+
+def test_kwargs_going_nowhere_known_accept_anything(reg: Registry) -> None:
+    @reg.register()
+    class Loose:
+        def __init__(self, **kwargs: Any) -> None:
+            self.kwargs = kwargs
+
+    assert reg.check({"type": "Loose", "whatever": 1}) == []
+    assert reg.build({"type": "Loose", "whatever": 1}).kwargs == {"whatever": 1}
+
+
+def test_forwarded_function_kwargs_are_checked(reg: Registry) -> None:
+    from detreg.registry import forwards_kwargs
+
+    def scaling(batch_size: int | None = None, scale: bool = True) -> tuple:
+        return batch_size, scale
+
+    @reg.register()
+    @forwards_kwargs(scaling)
+    def Opt(lr: float = 0.1, **rest: Any) -> tuple:
+        return (lr, *scaling(**rest))
+
+    assert reg.build({"type": "Opt", "scale": False}, context={"batch_size": 8}) == (0.1, 8, False)
+    problems = reg.check({"type": "Opt", "scal": 1, "scale": "maybe"}, "optimizer")
+    assert any("optimizer.scal: Opt has no argument 'scal'. Did you mean 'scale'?" in p for p in problems)
+    assert "optimizer.scale: expected true or false, got 'maybe'" in problems
+
+
+def test_ranges_from_annotations(reg: Registry) -> None:
+    @reg.register()
+    class Ranged:
+        def __init__(self, decay: Annotated[float, Range(0, 1, max_open=True)] = 0.9) -> None:
+            self.decay = decay
+
+    assert reg.check({"type": "Ranged", "decay": 0.5}) == []
+    assert reg.check({"type": "Ranged", "decay": 1}, "hooks.ema") == [
+        "hooks.ema.decay: must be >= 0 and < 1, got 1"
+    ]
+
+
+def test_builtin_subclasses_declare_only_what_they_add() -> None:
+    from detreg.registry import BACKBONES, DATASETS, NECKS, OPTIMIZERS, parameters
+
+    assert "stride" in parameters(DATASETS.get("COCODataset"))  # from BaseDataset, through **kwargs
+    assert "img_size" in parameters(DATASETS.get("UnlabeledDataset"))
+    assert "width_multiple" in parameters(BACKBONES.get("CSPBepBackbone"))
+    assert "depth_multiple" in parameters(NECKS.get("CSPRepBiFPANNeck"))
+    assert "nominal_batch_size" in parameters(OPTIMIZERS.get("AdamW"))
+    assert BACKBONES.check({"type": "CSPBepBackbone", "width_multipl": 1}, "model.backbone")
+
+
+def test_dotted_path_must_subclass_the_kind_base() -> None:
+    assert MODELS.get("torch.nn.Identity").__name__ == "Identity"
+    with pytest.raises(
+        RegistryError, match="'os.system' is not a model: a model named by import path must be"
+    ):
+        MODELS.get("os.system", key_path="model.type")
+    with pytest.raises(RegistryError, match="'collections.OrderedDict' is not a hook"):
+        HOOKS.get("collections.OrderedDict")
+
+
+def test_hook_module_with_misspelt_event_is_one_line(tmp_path, monkeypatch, capsys) -> None:
+    from detreg.cli import main
+
+    (tmp_path / "badhook_mod.py").write_text(
+        "from detreg.engine import Hook\n\n"
+        "class Bad(Hook):\n    def after_train_iter(self, runner):\n        pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("model: {type: torch.nn.Identity}\nhooks: {bad: {type: badhook_mod.Bad}}\n")
+    assert main(["check", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "hooks.bad.type: importing 'badhook_mod' failed: TypeError:" in err
+    assert "after_train_iter is not a hook event" in err

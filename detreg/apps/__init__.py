@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from detreg.config import Config
 
+
 def check_weights(weights: str | Path | None) -> Path:
     """``weights`` as a path; one clear error when it is not given or not a file."""
     if not weights:
@@ -146,9 +147,10 @@ def img_size_hw(value: list[int] | int | None, default: int) -> tuple[int, int]:
 
 def cli_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """A parser with detreg's common arguments (``config``, overrides, ``--data``, ``--debug``)."""
-    from detreg.cli import _common, _config_args
+    from detreg.cli import _common, _config_args, _trust_arg
 
     p = argparse.ArgumentParser(prog=prog, description=description)
     _config_args(p)
+    _trust_arg(p)
     _common(p)
     return p

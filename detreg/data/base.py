@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import numpy as np
 import torch.utils.data
@@ -37,6 +37,7 @@ from detreg.data.transforms.functional import (
     scale_boxes,
 )
 from detreg.errors import DetregError
+from detreg.registry import TRANSFORMS, Range
 
 log = logging.getLogger("detreg.data")
 MAX_PROBLEM_LINES = 20
@@ -95,15 +96,15 @@ class BaseDataset(torch.utils.data.Dataset):
 
     def __init__(
         self,
-        transforms: Sequence[Any] | None = None,
-        img_size: int = 640,
+        transforms: Annotated[list | None, TRANSFORMS] = None,
+        img_size: Annotated[int, Range(min=1)] = 640,
         class_names: Sequence[str] | Mapping[int, str] | None = None,
         num_classes: int | None = None,
         cat_ids: Sequence[int] | None = None,
         rect: bool = False,
         rect_pad: float = 0.5,
         batch_size: int | None = None,
-        stride: int = 32,
+        stride: Annotated[int, Range(min=1)] = 32,
         cache_ram: bool = False,
         seed: int = 0,
     ) -> None:

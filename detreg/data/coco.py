@@ -6,16 +6,15 @@ import json
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 
 from detreg.data.base import BaseDataset, Item
 from detreg.data.scan import scan
 from detreg.errors import DetregError
-from detreg.registry import DATASETS, TRANSFORMS
+from detreg.registry import DATASETS
 
 log = logging.getLogger("detreg.data")
 
@@ -43,17 +42,9 @@ class COCODataset(BaseDataset):
         self,
         ann_file: str,
         img_dir: str | None = None,
-        transforms: Annotated[list | None, TRANSFORMS] = None,
-        img_size: int = 640,
-        class_names: Sequence[str] | None = None,
-        rect: bool = False,
-        rect_pad: float = 0.5,
-        batch_size: int | None = None,
-        stride: int = 32,
-        cache_ram: bool = False,
         cache: bool = True,
         scan_workers: int | None = None,
-        seed: int = 0,
+        **kwargs: Any,
     ) -> None:
         if not os.path.isfile(ann_file):
             raise DetregError(f"ann_file '{ann_file}' does not exist")
@@ -71,10 +62,14 @@ class COCODataset(BaseDataset):
         self.scan_workers = scan_workers
         cats = sorted(self._gt["categories"], key=lambda c: int(c["id"]))
         ids = [int(c["id"]) for c in cats]
-        names = list(class_names) if class_names is not None else [str(c.get("name", c["id"])) for c in cats]
-        super().__init__(
-            transforms, img_size, names, len(ids), ids, rect, rect_pad, batch_size, stride, cache_ram, seed
-        )
+        if kwargs.pop("cat_ids", None) is not None:
+            raise DetregError(f"{ann_file}: COCODataset takes its category ids from ann_file; drop cat_ids")
+        nc = kwargs.pop("num_classes", None)
+        if nc is not None and nc != len(ids):
+            raise DetregError(f"{ann_file} has {len(ids)} categories but num_classes (data nc) is {nc}")
+        names = kwargs.pop("class_names", None)
+        names = list(names) if names is not None else [str(c.get("name", c["id"])) for c in cats]
+        super().__init__(class_names=names, num_classes=len(ids), cat_ids=ids, **kwargs)
 
     def _load_items(self) -> list[Item]:
         images = sorted(self._gt["images"], key=lambda im: int(im["id"]))

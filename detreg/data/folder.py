@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Any
 
 from detreg.data.base import BaseDataset, Item, SampleKey, finalize
@@ -25,26 +24,12 @@ class ImageFolder(BaseDataset):
     """
 
     def __init__(
-        self,
-        img_path: str | list[str],
-        transforms: Annotated[list | None, TRANSFORMS] = None,
-        img_size: int = 640,
-        class_names: Sequence[str] | None = None,
-        root: str | None = None,
-        rect: bool = False,
-        rect_pad: float = 0.5,
-        batch_size: int | None = None,
-        stride: int = 32,
-        cache_ram: bool = False,
-        cache: bool = False,
-        seed: int = 0,
+        self, img_path: str | list[str], root: str | None = None, cache: bool = False, **kwargs: Any
     ) -> None:
         self.img_path = img_path
         self.root = root
         self.cache = cache
-        super().__init__(
-            transforms, img_size, class_names, None, None, rect, rect_pad, batch_size, stride, cache_ram, seed
-        )
+        super().__init__(**kwargs)
 
     def _load_items(self) -> list[Item]:
         images = list_images(self.img_path, self.root)
@@ -73,19 +58,12 @@ class UnlabeledDataset(ImageFolder):
     def __init__(
         self,
         img_path: str | list[str],
-        transforms: Annotated[list | None, TRANSFORMS] = None,
         strong_transforms: Annotated[list | None, TRANSFORMS] = None,
-        img_size: int = 640,
-        class_names: Sequence[str] | None = None,
-        root: str | None = None,
-        cache_ram: bool = False,
         cache: bool = True,
-        seed: int = 0,
+        **kwargs: Any,
     ) -> None:
         self.strong_transforms = list(strong_transforms or [])
-        super().__init__(
-            img_path, transforms, img_size, class_names, root, cache_ram=cache_ram, cache=cache, seed=seed
-        )
+        super().__init__(img_path, cache=cache, **kwargs)
 
     def all_transforms(self) -> list[Any]:
         """Weak and strong transforms."""

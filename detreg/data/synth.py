@@ -94,8 +94,20 @@ def shape_alpha(
             w = 0.3 * r  # arm half-width
             arm = math.sqrt(r * r - w * w)  # arm-end corners lie on the circumcircle
             local = np.array(
-                [(w, -w), (arm, -w), (arm, w), (w, w), (w, arm), (-w, arm),
-                 (-w, w), (-arm, w), (-arm, -w), (-w, -w), (-w, -arm), (w, -arm)],
+                [
+                    (w, -w),
+                    (arm, -w),
+                    (arm, w),
+                    (w, w),
+                    (w, arm),
+                    (-w, arm),
+                    (-w, w),
+                    (-arm, w),
+                    (-arm, -w),
+                    (-w, -w),
+                    (-w, -arm),
+                    (w, -arm),
+                ],
                 np.float64,
             )
             ca, sa = math.cos(angle), math.sin(angle)
@@ -164,8 +176,12 @@ def _overlap(a: _Obj, b: _Obj) -> tuple[slice, slice, slice, slice] | None:
     x1, y1 = min(a.x0 + aw, b.x0 + bw), min(a.y0 + ah, b.y0 + bh)
     if x0 >= x1 or y0 >= y1:
         return None
-    return (slice(y0 - a.y0, y1 - a.y0), slice(x0 - a.x0, x1 - a.x0),
-            slice(y0 - b.y0, y1 - b.y0), slice(x0 - b.x0, x1 - b.x0))
+    return (
+        slice(y0 - a.y0, y1 - a.y0),
+        slice(x0 - a.x0, x1 - a.x0),
+        slice(y0 - b.y0, y1 - b.y0),
+        slice(x0 - b.x0, x1 - b.x0),
+    )
 
 
 def render_image(
@@ -214,7 +230,7 @@ def render_image(
             for o, v in updates:
                 o.visible = v
             ph, pw = alpha.shape
-            roi = img[y0:y0 + ph, x0:x0 + pw]
+            roi = img[y0 : y0 + ph, x0 : x0 + pw]
             a = alpha[..., None]
             under = (roi * a).sum((0, 1)) / max(float(alpha.sum()), 1e-6)
             colour = _pick_colour(rng, under)
@@ -316,15 +332,26 @@ def make_synth_dataset(
         )
         for (x1, y1, x2, y2), c in zip(r["boxes"], r["classes"]):
             bw, bh = float(x2 - x1), float(y2 - y1)
-            coco["annotations"].append({
-                "id": ann_id, "image_id": i, "category_id": int(c),
-                "bbox": [float(x1), float(y1), bw, bh], "area": bw * bh, "iscrowd": 0,
-            })
+            coco["annotations"].append(
+                {
+                    "id": ann_id,
+                    "image_id": i,
+                    "category_id": int(c),
+                    "bbox": [float(x1), float(y1), bw, bh],
+                    "area": bw * bh,
+                    "iscrowd": 0,
+                }
+            )
             ann_id += 1
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     (out / "annotations" / "instances_val.json").write_text(json.dumps(coco))
-    data = {"path": str(out), "train": "images/train", "val": "images/val",
-            "nc": len(shapes), "names": list(shapes)}
+    data = {
+        "path": str(out),
+        "train": "images/train",
+        "val": "images/val",
+        "nc": len(shapes),
+        "names": list(shapes),
+    }
     yaml_path = out / "data.yaml"
     yaml_path.write_text(yaml.safe_dump(data, sort_keys=False))
     return yaml_path
@@ -333,18 +360,28 @@ def make_synth_dataset(
 def run_synth(args: argparse.Namespace) -> int:
     """Handler of ``detreg data synth``: generate the dataset and print a one-line summary."""
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
-    yaml_path = make_synth_dataset(args.out, n_train=args.train, n_val=args.val, size=args.size,
-                                   seed=args.seed, classes=classes, workers=args.workers)
+    yaml_path = make_synth_dataset(
+        args.out,
+        n_train=args.train,
+        n_val=args.val,
+        size=args.size,
+        seed=args.seed,
+        classes=classes,
+        workers=args.workers,
+    )
     names = yaml.safe_load(yaml_path.read_text())["names"]
-    print(f"synth: wrote {args.train} train + {args.val} val images ({len(names)} classes: "
-          f"{','.join(names)}) to {yaml_path.parent}; data yaml {yaml_path}")
+    print(
+        f"synth: wrote {args.train} train + {args.val} val images ({len(names)} classes: "
+        f"{','.join(names)}) to {yaml_path.parent}; data yaml {yaml_path}"
+    )
     return 0
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``synth`` subcommand to ``subparsers``; its handler is ``args.func = run_synth``."""
     p = subparsers.add_parser(
-        "synth", help="generate the built-in synthetic shapes dataset",
+        "synth",
+        help="generate the built-in synthetic shapes dataset",
         description="Write a synthetic shapes detection dataset (YOLO layout, COCO val json, data.yaml).",
     )
     p.add_argument("out", help="output directory")
@@ -352,8 +389,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--val", type=int, default=50, help="number of val images (default 50)")
     p.add_argument("--size", type=int, default=320, help="nominal image side in pixels (default 320)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--classes", default=None,
-                   help=f"comma-separated subset of {','.join(SHAPES)} (default: all)")
+    p.add_argument(
+        "--classes", default=None, help=f"comma-separated subset of {','.join(SHAPES)} (default: all)"
+    )
     p.add_argument("--workers", type=int, default=None, help="threads (default: cpu count, at most 8)")
     p.set_defaults(func=run_synth)
     return p

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 
@@ -14,7 +14,7 @@ from detreg.data.base import BaseDataset, Item
 from detreg.data.io import img2label_path, list_images
 from detreg.data.scan import scan
 from detreg.errors import DetregError
-from detreg.registry import DATASETS, TRANSFORMS
+from detreg.registry import DATASETS
 
 
 def stem_ids(paths: Sequence[str]) -> list[int]:
@@ -40,27 +40,18 @@ class YOLODataset(BaseDataset):
     def __init__(
         self,
         img_path: str | list[str],
-        transforms: Annotated[list | None, TRANSFORMS] = None,
-        img_size: int = 640,
-        class_names: Sequence[str] | Mapping[int, str] | None = None,
-        num_classes: int | None = None,
-        cat_ids: Sequence[int] | None = None,
         ann_file: str | None = None,
         root: str | None = None,
-        rect: bool = False,
-        rect_pad: float = 0.5,
-        batch_size: int | None = None,
-        stride: int = 32,
-        cache_ram: bool = False,
         cache: bool = True,
         scan_workers: int | None = None,
-        seed: int = 0,
+        **kwargs: Any,
     ) -> None:
         self.img_path = img_path
         self.root = root
         self.ann_file = ann_file
         self.cache = cache
         self.scan_workers = scan_workers
+        num_classes, class_names = kwargs.get("num_classes"), kwargs.get("class_names")
         self._nc_hint = (
             num_classes if num_classes is not None else (len(class_names) if class_names else None)
         )
@@ -70,19 +61,7 @@ class YOLODataset(BaseDataset):
                 raise DetregError(f"ann_file '{ann_file}' does not exist")
             with open(ann_file, encoding="utf-8") as f:
                 self._gt = json.load(f)
-        super().__init__(
-            transforms,
-            img_size,
-            class_names,
-            num_classes,
-            cat_ids,
-            rect,
-            rect_pad,
-            batch_size,
-            stride,
-            cache_ram,
-            seed,
-        )
+        super().__init__(**kwargs)
 
     def _load_items(self) -> list[Item]:
         images = list_images(self.img_path, self.root)

@@ -34,7 +34,7 @@ from torch import nn
 from detreg.optim.param_groups import split_param_groups
 from detreg.optim.scaling import NOMINAL_BATCH_SIZE, scaled_lr, scaled_weight_decay
 from detreg.optim.scaling import world_size as _dist_world_size
-from detreg.registry import OPTIMIZERS
+from detreg.registry import OPTIMIZERS, forwards_kwargs
 
 GROUP_NAMES: tuple[str, str, str] = ("norm", "weight", "bias")
 
@@ -42,14 +42,18 @@ GROUP_NAMES: tuple[str, str, str] = ("norm", "weight", "bias")
 def resolve_hyper(
     lr: float,
     weight_decay: float,
-    batch_size: int | None,
-    nominal_batch_size: int,
-    scale_weight_decay: bool,
-    scale_lr: bool,
-    bs_per_gpu: int,
-    world_size: int | None,
+    batch_size: int | None = None,
+    nominal_batch_size: int = NOMINAL_BATCH_SIZE,
+    scale_weight_decay: bool = True,
+    scale_lr: bool = True,
+    bs_per_gpu: int = 32,
+    world_size: int | None = None,
 ) -> tuple[float, float]:
-    """``(lr, weight_decay)`` after the YOLOv6 batch-size scaling that is switched on."""
+    """``(lr, weight_decay)`` after the YOLOv6 batch-size scaling that is switched on.
+
+    Its keyword arguments are the batch-size scaling options every optimizer builder
+    accepts (they reach it through the builder's ``**scaling``).
+    """
     if batch_size is None:
         return lr, weight_decay
     if scale_weight_decay:
@@ -88,65 +92,47 @@ def build_grouped(
 
 
 @OPTIMIZERS.register()
+@forwards_kwargs(resolve_hyper)
 def SGD(
     model: nn.Module,
     lr: float = 0.01,
     momentum: float = 0.937,
     weight_decay: float = 5e-4,
     nesterov: bool = True,
-    batch_size: int | None = None,
-    nominal_batch_size: int = NOMINAL_BATCH_SIZE,
-    scale_weight_decay: bool = True,
-    scale_lr: bool = True,
-    bs_per_gpu: int = 32,
-    world_size: int | None = None,
+    **scaling: Any,
 ) -> torch.optim.Optimizer:
     """YOLOv6's SGD (nesterov) over norm/weight/bias groups, with batch-size scaling."""
-    lr, weight_decay = resolve_hyper(
-        lr, weight_decay, batch_size, nominal_batch_size, scale_weight_decay, scale_lr, bs_per_gpu, world_size
-    )
+    lr, weight_decay = resolve_hyper(lr, weight_decay, **scaling)
     return build_grouped(
         torch.optim.SGD, model, lr, weight_decay, momentum, momentum=momentum, nesterov=nesterov
     )
 
 
 @OPTIMIZERS.register()
+@forwards_kwargs(resolve_hyper)
 def Adam(
     model: nn.Module,
     lr: float = 0.001,
     momentum: float = 0.937,
     weight_decay: float = 5e-4,
     beta2: float = 0.999,
-    batch_size: int | None = None,
-    nominal_batch_size: int = NOMINAL_BATCH_SIZE,
-    scale_weight_decay: bool = True,
-    scale_lr: bool = True,
-    bs_per_gpu: int = 32,
-    world_size: int | None = None,
+    **scaling: Any,
 ) -> torch.optim.Optimizer:
     """YOLOv6's Adam: ``betas=(momentum, beta2)``, L2 weight decay on the weight group."""
-    lr, weight_decay = resolve_hyper(
-        lr, weight_decay, batch_size, nominal_batch_size, scale_weight_decay, scale_lr, bs_per_gpu, world_size
-    )
+    lr, weight_decay = resolve_hyper(lr, weight_decay, **scaling)
     return build_grouped(torch.optim.Adam, model, lr, weight_decay, momentum, betas=(momentum, beta2))
 
 
 @OPTIMIZERS.register()
+@forwards_kwargs(resolve_hyper)
 def AdamW(
     model: nn.Module,
     lr: float = 0.001,
     momentum: float = 0.9,
     weight_decay: float = 0.05,
     beta2: float = 0.999,
-    batch_size: int | None = None,
-    nominal_batch_size: int = NOMINAL_BATCH_SIZE,
-    scale_weight_decay: bool = True,
-    scale_lr: bool = True,
-    bs_per_gpu: int = 32,
-    world_size: int | None = None,
+    **scaling: Any,
 ) -> torch.optim.Optimizer:
     """AdamW (decoupled decay on the weight group only), ``betas=(momentum, beta2)``."""
-    lr, weight_decay = resolve_hyper(
-        lr, weight_decay, batch_size, nominal_batch_size, scale_weight_decay, scale_lr, bs_per_gpu, world_size
-    )
+    lr, weight_decay = resolve_hyper(lr, weight_decay, **scaling)
     return build_grouped(torch.optim.AdamW, model, lr, weight_decay, momentum, betas=(momentum, beta2))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 from torch import nn
 
@@ -18,22 +18,9 @@ class CSPBepBackbone(RepStagedBackbone):
     Same arguments as ``EfficientRep`` plus ``csp_e`` (2/3 for M, 1/2 for L).
     """
 
-    def __init__(
-        self,
-        in_channels: int = 3,
-        channels: Sequence[int] = (64, 128, 256, 512, 1024),
-        num_repeats: Sequence[int] = (1, 6, 12, 18, 6),
-        depth_multiple: float = 1.0,
-        width_multiple: float = 1.0,
-        block: str = "repvgg",
-        csp_e: float = 0.5,
-        fuse_p2: bool = True,
-        cspsppf: bool = False,
-    ) -> None:
+    def __init__(self, csp_e: float = 0.5, cspsppf: bool = False, **kwargs: Any) -> None:
         self.csp_e = csp_e
-        super().__init__(
-            in_channels, channels, num_repeats, depth_multiple, width_multiple, block, fuse_p2, cspsppf
-        )
+        super().__init__(cspsppf=cspsppf, **kwargs)
 
     def make_stage(self, channels: int, n: int, block: str) -> nn.Module:
         """A BepC3 with ``n`` repeats."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from torch import nn
 
 from detreg.models.backbones.rep_stages import RepStagedBackbone
@@ -20,21 +18,6 @@ class EfficientRep(RepStagedBackbone):
         block: 'repvgg' | 'qarepvgg' | 'conv_silu' | 'conv_relu'.
         fuse_p2: also output the stride-4 map (for BiFusion necks). cspsppf: CSP-style SPPF.
     """
-
-    def __init__(
-        self,
-        in_channels: int = 3,
-        channels: Sequence[int] = (64, 128, 256, 512, 1024),
-        num_repeats: Sequence[int] = (1, 6, 12, 18, 6),
-        depth_multiple: float = 1.0,
-        width_multiple: float = 1.0,
-        block: str = "repvgg",
-        fuse_p2: bool = True,
-        cspsppf: bool = True,
-    ) -> None:
-        super().__init__(
-            in_channels, channels, num_repeats, depth_multiple, width_multiple, block, fuse_p2, cspsppf
-        )
 
     def make_stage(self, channels: int, n: int, block: str) -> nn.Module:
         """A RepBlock of ``n`` units."""

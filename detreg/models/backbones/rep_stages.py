@@ -19,14 +19,14 @@ class RepStagedBackbone(nn.Module):
 
     def __init__(
         self,
-        in_channels: int,
-        channels: Sequence[int],
-        num_repeats: Sequence[int],
-        depth_multiple: float,
-        width_multiple: float,
-        block: str,
-        fuse_p2: bool,
-        cspsppf: bool,
+        in_channels: int = 3,
+        channels: Sequence[int] = (64, 128, 256, 512, 1024),
+        num_repeats: Sequence[int] = (1, 6, 12, 18, 6),
+        depth_multiple: float = 1.0,
+        width_multiple: float = 1.0,
+        block: str = "repvgg",
+        fuse_p2: bool = True,
+        cspsppf: bool = True,
     ) -> None:
         super().__init__()
         if len(channels) != 5 or len(num_repeats) != 5:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -22,12 +23,12 @@ class BiFPANBase(nn.Module):
 
     def __init__(
         self,
-        in_channels: Sequence[int],
-        channels: Sequence[int],
-        num_repeats: Sequence[int],
-        depth_multiple: float,
-        width_multiple: float,
-        block: str,
+        in_channels: Sequence[int] = (128, 256, 512, 1024),
+        channels: Sequence[int] = (256, 128, 128, 256, 256, 512),
+        num_repeats: Sequence[int] = (12, 12, 12, 12),
+        depth_multiple: float = 1.0,
+        width_multiple: float = 1.0,
+        block: str = "repvgg",
     ) -> None:
         super().__init__()
         if len(in_channels) != 4 or len(channels) != 6 or len(num_repeats) != 4:
@@ -69,17 +70,6 @@ class BiFPANBase(nn.Module):
 class RepBiFPANNeck(BiFPANBase):
     """YOLOv6-N/S neck: BiFusion PAN whose stages are RepBlocks of ``block`` units."""
 
-    def __init__(
-        self,
-        in_channels: Sequence[int] = (128, 256, 512, 1024),
-        channels: Sequence[int] = (256, 128, 128, 256, 256, 512),
-        num_repeats: Sequence[int] = (12, 12, 12, 12),
-        depth_multiple: float = 1.0,
-        width_multiple: float = 1.0,
-        block: str = "repvgg",
-    ) -> None:
-        super().__init__(in_channels, channels, num_repeats, depth_multiple, width_multiple, block)
-
     def make_stage(self, in_channels: int, out_channels: int, n: int, block: str) -> nn.Module:
         """A RepBlock."""
         return RepBlock(in_channels, out_channels, n, block)
@@ -89,18 +79,9 @@ class RepBiFPANNeck(BiFPANBase):
 class CSPRepBiFPANNeck(BiFPANBase):
     """YOLOv6-M/L neck: BiFusion PAN whose stages are BepC3 stacks (hidden ratio ``csp_e``)."""
 
-    def __init__(
-        self,
-        in_channels: Sequence[int] = (128, 256, 512, 1024),
-        channels: Sequence[int] = (256, 128, 128, 256, 256, 512),
-        num_repeats: Sequence[int] = (12, 12, 12, 12),
-        depth_multiple: float = 1.0,
-        width_multiple: float = 1.0,
-        block: str = "repvgg",
-        csp_e: float = 0.5,
-    ) -> None:
+    def __init__(self, csp_e: float = 0.5, **kwargs: Any) -> None:
         self.csp_e = csp_e
-        super().__init__(in_channels, channels, num_repeats, depth_multiple, width_multiple, block)
+        super().__init__(**kwargs)
 
     def make_stage(self, in_channels: int, out_channels: int, n: int, block: str) -> nn.Module:
         """A BepC3."""
