@@ -405,7 +405,8 @@ def _config_for_weights(args: argparse.Namespace, need_data: bool = True):
 
     if args.config is not None:
         return prepare_config(args.config, args.overrides, args.data, need_data=need_data)
-    return _stored_config(args.weights, args.overrides, args.data, need_data, args.trust_imports)
+    trust = getattr(args, "trust_imports", False)
+    return _stored_config(args.weights, args.overrides, args.data, need_data, trust)
 
 
 def eval_main(argv: Sequence[str] | None = None) -> int:
