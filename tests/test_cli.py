@@ -105,10 +105,13 @@ def test_apps_give_one_line_errors(entry, capsys) -> None:
     assert err == "detreg: error: weights not found: x.pt"
 
 
-def test_train_then_eval_and_resume_from_weights_only(toy_config, capsys) -> None:
+def test_train_then_eval_and_resume_from_weights_only(toy_config, tmp_path, monkeypatch, capsys) -> None:
+    import json
+
     from detreg.cli import eval_main
     from detreg.engine.checkpoint import load_checkpoint
 
+    monkeypatch.chdir(tmp_path)
     path = toy_config("logger: null\n", epochs=1)
     assert train_main([str(path)]) == 0
     work = Path(load_checkpoint(path.parent / "run" / "last.pt")["config"]["work_dir"])
@@ -116,13 +119,74 @@ def test_train_then_eval_and_resume_from_weights_only(toy_config, capsys) -> Non
     capsys.readouterr()
     assert eval_main(["--weights", str(work / "last.pt")]) == 2  # the stored config names local code
     assert "model.type: toy_components.ToyDetector" in capsys.readouterr().err
-    assert (
-        eval_main(["--weights", str(work / "last.pt"), "--trust-imports"]) == 0
-    )  # config from the checkpoint
+    # config from the checkpoint, trusted explicitly; output folders are numbered like detreg-infer's
+    assert eval_main(["--weights", str(work / "last.pt"), "--trust-imports"]) == 0
     out = capsys.readouterr().out
-    assert "mAP50-95" in out and (work / "eval" / "metrics.json").is_file()
+    first = tmp_path / "runs" / "eval" / "exp"
+    assert "mAP50-95" in out and (first / "metrics.json").is_file()
+    preds = json.loads((first / "predictions.json").read_text())
+    assert preds and set(preds[0]) == {"image_id", "category_id", "bbox", "score"}
+    assert eval_main([str(path), "--weights", str(work / "last.pt")]) == 0  # the config file given
+    assert (tmp_path / "runs" / "eval" / "exp2" / "predictions.json").is_file()
     assert train_main(["--resume", str(work / "last.pt"), "--trust-imports", "train.epochs=2"]) == 0
     ckpt = load_checkpoint(work / "last.pt")
     assert ckpt["epoch"] == 2 and ckpt["iter"] == 6
     assert eval_main(["--weights", str(work / "nothere.pt")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("entry", "argv", "hint"),
+    [
+        (train_main, ["yolov6n", "epochs=3"], "epochs=3: detreg spells it train.epochs=3"),
+        (train_main, ["yolov6n", "imgsz=96"], "imgsz=96: detreg spells it train.img_size=96"),
+        (train_main, ["yolov6n", "data=x.yaml"], "data=x.yaml: detreg spells it --data x.yaml"),
+        (train_main, ["yolov6n", "batch=8"], "batch=8: detreg spells it train.batch_size=8"),
+        (train_main, ["yolov6n", "device=cpu"], "device=cpu: detreg spells it train.device=cpu"),
+        (
+            train_main,
+            ["yolov6n", "--epochs", "3"],
+            "--epochs is not a detreg option; detreg spells it train.epochs=3",
+        ),
+        (
+            train_main,
+            ["yolov6n", "--device=cpu"],
+            "--device is not a detreg option; detreg spells it train.device=cpu",
+        ),
+        (
+            train_main,
+            ["yolov6n", "--imgsz", "96"],
+            "--imgsz is not a detreg option; detreg spells it train.img_size=96",
+        ),
+        (
+            main,
+            ["train", "yolov6n", "--batch", "8"],
+            "--batch is not a detreg option; detreg spells it train.batch_size=8",
+        ),
+        (infer_main, ["--imgsz", "96"], "--imgsz is not a detreg option; detreg spells it --img-size 96"),
+    ],
+)
+def test_ultralytics_spellings_get_the_detreg_one(entry, argv, hint, capsys) -> None:
+    assert entry(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"detreg: error: {hint}"
+
+
+def test_hooks_table_needs_no_dataset(capsys) -> None:
+    assert main(["hooks", "yolov6n"]) == 0  # no --data, and the config's own data is not read
+    out = capsys.readouterr().out
+    assert "30  ema (EMAHook)" in out.split("after_optimizer_step:")[1].split("after_step:")[0]
+
+
+def test_every_command_is_an_app_with_the_same_shape() -> None:
+    import importlib
+
+    from detreg.cli import COMMANDS
+
+    for name, (module, _) in COMMANDS.items():
+        app = importlib.import_module(module)
+        assert callable(app.add_arguments) and callable(app.run) and app.DESCRIPTION, name
+    for path in (Path(__file__).parents[1] / "detreg" / "apps").glob("*.py"):
+        text = path.read_text()
+        assert "from detreg.cli import" not in text, f"{path.name} imports the CLI layer"
+        assert "import _" not in text and "runner import _" not in text, f"{path.name} imports privates"

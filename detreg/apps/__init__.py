@@ -1,11 +1,10 @@
-"""Applications on a trained checkpoint: ONNX export (``detreg-export``) and inference
-(``detreg-infer``).
+"""The command-line applications: one module per command, all with the same shape.
 
-Each app module has ``add_arguments(parser)`` (its own options, ``--weights`` included),
-``run(args) -> int`` (called after the common parsing: ``config``, ``overrides``,
-``--data``, ``--debug``) and ``main(argv)`` (a complete command line). The helpers here
-are shared: the config to use for a checkpoint, the model with its weights loaded
-(EMA preferred) and the class names.
+Each app module has ``DESCRIPTION``, ``add_arguments(parser)`` (all its arguments, the
+shared ones through :mod:`detreg.apps.common`) and ``run(args) -> int``; :mod:`detreg.cli`
+only registers them. The helpers here serve the apps that work on a trained checkpoint
+(eval, infer, export): the config to use for it, the model with its weights loaded (EMA
+preferred), the class names and category ids.
 """
 
 from __future__ import annotations
@@ -41,13 +40,13 @@ def resolve_config(args: argparse.Namespace) -> Config:
     ``configs/yolov6n.yaml`` alone is accepted); the class count and names then come from
     the checkpoint (or the weights). Every other problem is reported.
     """
-    from detreg.cli import _config_for_weights
+    from detreg.apps.common import config_for_weights
 
     check_weights(args.weights)
-    return _config_for_weights(args, need_data=False)
+    return config_for_weights(args, need_data=False)
 
 
-def _stored_config(ckpt: dict[str, Any]) -> dict[str, Any]:
+def _raw_stored_config(ckpt: dict[str, Any]) -> dict[str, Any]:
     stored = ckpt.get("config")
     return stored if isinstance(stored, dict) else {}
 
@@ -64,7 +63,7 @@ def class_names(cfg: Config, ckpt: dict[str, Any], num_classes: int) -> list[str
     """Class names from the config's data, else the checkpoint's stored config, else ``class{i}``."""
     from detreg.config import run_context
 
-    for source in (cfg.data, _stored_config(ckpt)):
+    for source in (cfg.data, _raw_stored_config(ckpt)):
         names = run_context(source).get("class_names")
         if names is not None and len(names) == num_classes:
             return [str(n) for n in names]
@@ -109,7 +108,7 @@ def load_detector(
     ckpt = load_checkpoint(check_weights(weights))
     state = model_state(ckpt)
     ctx = {k: v for k, v in run_context(cfg.data).items() if k != "class_names"}
-    nc = ctx.get("num_classes") or run_context(_stored_config(ckpt)).get("num_classes")
+    nc = ctx.get("num_classes") or run_context(_raw_stored_config(ckpt)).get("num_classes")
     nc = nc or _num_classes_from_state(state)
     if not nc:
         raise DetregError(
@@ -143,14 +142,3 @@ def img_size_hw(value: list[int] | int | None, default: int) -> tuple[int, int]:
     if len(value) == 2:
         return int(value[0]), int(value[1])
     raise DetregError(f"--img-size takes one value (square) or two (H W), got {value}")
-
-
-def cli_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    """A parser with detreg's common arguments (``config``, overrides, ``--data``, ``--debug``)."""
-    from detreg.cli import _common, _config_args, _trust_arg
-
-    p = argparse.ArgumentParser(prog=prog, description=description)
-    _config_args(p)
-    _trust_arg(p)
-    _common(p)
-    return p

@@ -1,14 +1,23 @@
-"""Standalone evaluation of a checkpoint (``detreg-eval``), same code path as ``EvalHook``."""
+"""``detreg-eval`` / ``detreg eval``: evaluate a checkpoint, same code path as ``EvalHook``.
+
+Writes to a new ``runs/eval/expN`` (or ``--work-dir``): ``metrics.json``, the evaluator's
+plots and ``predictions.json`` (a COCO results list: ``image_id``, ``category_id``,
+``bbox`` [x, y, w, h] in original pixels, ``score``).
+"""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
 from detreg.apps import load_detector
+from detreg.apps.common import add_common, add_config_args, add_trust_arg, config_for_weights
 from detreg.config import Config, run_context
 from detreg.errors import DetregError
 from detreg.registry import DATASETS, EVALUATORS
+
+DESCRIPTION = "evaluate a checkpoint (COCO mAP)"
 
 
 def _eval_settings(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -34,12 +43,13 @@ def evaluate_checkpoint(
 ) -> dict[str, Any]:
     """Evaluate ``weights`` (EMA weights preferred) on the config's ``data.val``.
 
-    Writes the per-class table to the log, plots and ``metrics.json`` to ``out_dir``.
+    Writes the per-class table to the log; plots, ``metrics.json`` and ``predictions.json``
+    (when the evaluator offers ``coco_predictions()``) to ``out_dir``.
     """
     import json
 
     from detreg.data.loader import build_dataloader
-    from detreg.engine.runner import _pick_device
+    from detreg.engine.runner import pick_device
     from detreg.evaluation.loop import run_evaluation
     from detreg.evaluation.table import format_table
 
@@ -48,7 +58,7 @@ def evaluate_checkpoint(
         raise DetregError(
             "data.val: missing; evaluation needs a validation set (or pass --data my_data.yaml)"
         )
-    dev = _pick_device(device or cfg.data["train"].get("device", "auto"), -1)
+    dev = pick_device(device or cfg.data["train"].get("device", "auto"), -1)
     model, names, _ = load_detector(cfg, weights, dev, fuse=False)
     ctx = {**run_context(cfg.data), "num_classes": len(names), "class_names": names}
     val_set = DATASETS.build(data["val"], "data.val", ctx)
@@ -73,6 +83,34 @@ def evaluate_checkpoint(
     evaluator.save_plots(out_dir)
     plain = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, dict))}
     (out_dir / "metrics.json").write_text(json.dumps(plain, indent=2, default=float))
+    if hasattr(evaluator, "coco_predictions"):
+        (out_dir / "predictions.json").write_text(json.dumps(evaluator.coco_predictions()))
     print(format_table(metrics))
     print(f"mAP50-95 {metrics.get('mAP50_95', 0.0):.4f}  mAP50 {metrics.get('mAP50', 0.0):.4f}  ({out_dir})")
     return metrics
+
+
+# ---------------------------------------------------------------------- command
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Config (optional: the checkpoint's), overrides, ``--data``, ``--weights`` and thresholds."""
+    add_config_args(p)
+    p.add_argument("--weights", required=True, help="checkpoint to evaluate (EMA weights preferred)")
+    p.add_argument("--conf", type=float, default=None, help="score threshold (default: the EvalHook's, 0.03)")
+    p.add_argument("--iou", type=float, default=None, help="NMS IoU (default: the EvalHook's, 0.65)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--device", default=None)
+    p.add_argument(
+        "--work-dir", help="where plots, metrics.json, predictions.json go (default: runs/eval/expN)"
+    )
+    add_trust_arg(p)
+    add_common(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate ``args.weights`` on the config's validation set."""
+    from detreg.engine.runner import next_run_dir
+
+    cfg = config_for_weights(args)
+    out = Path(args.work_dir) if args.work_dir else next_run_dir("runs/eval")
+    evaluate_checkpoint(cfg, args.weights, out, args.conf, args.iou, args.batch_size, args.device)
+    return 0

@@ -1,4 +1,4 @@
-"""``detreg-export``: a checkpoint to ONNX, checked against PyTorch with ONNX Runtime.
+"""``detreg-export`` / ``detreg export``: a checkpoint to ONNX, checked against PyTorch with ONNX Runtime.
 
 The model is built from the config (or the checkpoint's stored config), loaded with the
 EMA weights when present, fused (RepVGG blocks to one conv, Conv+BN folded) and exported
@@ -13,8 +13,9 @@ validation). Outputs:
 * with ``--nms``: ``num_dets`` int32 ``[B, 1]``, ``det_boxes`` float32 ``[B, K, 4]`` (xyxy
   input pixels), ``det_scores`` float32 ``[B, K]``, ``det_classes`` int32 ``[B, K]``, with
   ``K = --max-det``, highest score first; rows past ``num_dets`` hold 0 (class -1).
-  The in-graph NMS is ONNX ``NonMaxSuppression`` on the best class of each anchor, the same
-  selection as :func:`detreg.ops.nms.postprocess` (score > conf, class-aware IoU > iou).
+  The in-graph NMS (:mod:`detreg.models.export_graph`) is ONNX ``NonMaxSuppression`` on
+  the best class of each anchor, the same selection as :func:`detreg.ops.nms.postprocess`
+  (score > conf, class-aware IoU > iou).
 
 After writing, the file is checked (``onnx.checker``) and run with ONNX Runtime (CPU) on
 an input (random, or ``--check-image``); the outputs are compared with PyTorch's and the
@@ -27,17 +28,19 @@ import argparse
 import json
 import sys
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from detreg.apps import check_weights, cli_parser, img_size_hw, load_detector, resolve_config
+from detreg.apps import check_weights, img_size_hw, load_detector, resolve_config
+from detreg.apps.common import add_common, add_config_args, add_trust_arg
 from detreg.errors import DetregError
+from detreg.models.export_graph import NMS_OUTPUTS, End2End
 
 DEFAULT_OPSET = 17
+DESCRIPTION = "export a checkpoint to ONNX and verify it with ONNX Runtime"
 INSTALL_HINT = "pip install 'detreg[export]'  (or: pip install onnx onnxruntime)"
 EXIT_MISMATCH = 1
 
@@ -52,87 +55,6 @@ def require_onnx() -> tuple[Any, Any]:
             f"ONNX export needs onnx and onnxruntime ({exc.name} is missing): {INSTALL_HINT}"
         ) from None
     return onnx, onnxruntime
-
-
-# ---------------------------------------------------------------------- NMS in the graph
-class _NonMaxSuppression(torch.autograd.Function):
-    """ONNX ``NonMaxSuppression`` with a PyTorch forward (per image, per class, greedy)."""
-
-    @staticmethod
-    def forward(
-        ctx: Any, boxes: Tensor, scores: Tensor, max_per_class: Tensor, iou: Tensor, score: Tensor
-    ) -> Tensor:
-        """``boxes [B,A,4]``, ``scores [B,C,A]`` -> selected ``[N,3]`` (batch, class, box) int64."""
-        from detreg.ops.nms import nms
-
-        rows = []
-        k, thr, conf = int(max_per_class), float(iou), float(score)
-        for b in range(scores.shape[0]):
-            for c in range(scores.shape[1]):
-                idx = (scores[b, c] > conf).nonzero().flatten()
-                keep = idx[nms(boxes[b, idx], scores[b, c, idx], thr)[:k]]
-                col = torch.full_like(keep, b)
-                rows.append(torch.stack((col, torch.full_like(keep, c), keep), 1))
-        if not rows:
-            return torch.zeros(0, 3, dtype=torch.long, device=boxes.device)
-        return torch.cat(rows)
-
-    @staticmethod
-    def symbolic(g: Any, boxes: Any, scores: Any, max_per_class: Any, iou: Any, score: Any) -> Any:
-        """Emit the standard ONNX operator."""
-        return g.op("NonMaxSuppression", boxes, scores, max_per_class, iou, score, center_point_box_i=0)
-
-
-class End2End(nn.Module):
-    """A detector with NMS in the graph, fixed-size outputs (TensorRT EfficientNMS layout).
-
-    ``forward(images)`` -> ``(num_dets [B,1] int32, det_boxes [B,K,4], det_scores [B,K],
-    det_classes [B,K] int32)``; ``K = max_det``. Selection as :func:`detreg.ops.nms.postprocess`:
-    each anchor's best class, score > ``conf_thres``, class-aware greedy NMS at
-    ``iou_thres``, top ``max_det`` by score.
-    """
-
-    def __init__(self, model: nn.Module, conf_thres: float, iou_thres: float, max_det: int) -> None:
-        super().__init__()
-        if conf_thres < 0:
-            raise DetregError(f"--conf must be >= 0 for NMS in the graph, got {conf_thres}")
-        self.model = model
-        self.conf_thres, self.iou_thres, self.max_det = float(conf_thres), float(iou_thres), int(max_det)
-
-    def forward(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Detections of ``images`` (see the class docstring)."""
-        pred = self.model(images)  # [B, A, 4 + nc]
-        n_anchors, nc = pred.shape[1], pred.shape[2] - 4
-        boxes, scores = pred[..., :4], pred[..., 4:]
-        best = scores.argmax(-1, keepdim=True)  # first maximum, like Tensor.max
-        onehot = (torch.arange(nc, device=pred.device) == best).to(scores.dtype)
-        masked = (scores * onehot).transpose(1, 2).contiguous()  # [B, nc, A], best class only
-        k = self.max_det
-        sel = _NonMaxSuppression.apply(
-            boxes,
-            masked,
-            torch.tensor([k], dtype=torch.long),
-            torch.tensor([self.iou_thres], dtype=torch.float32),
-            torch.tensor([self.conf_thres], dtype=torch.float32),
-        )
-        b_idx, c_idx, a_idx = sel[:, 0], sel[:, 1], sel[:, 2]
-        sel_scores = masked.reshape(-1)[(b_idx * nc + c_idx) * n_anchors + a_idx]  # [N]
-        sel_boxes = boxes.reshape(-1, 4)[b_idx * n_anchors + a_idx]  # [N, 4]
-        batch_ar = torch.ones_like(pred[:, 0, 0], dtype=torch.long).cumsum(0) - 1  # [B], dynamic
-        dense = torch.where(b_idx[None, :] == batch_ar[:, None], sel_scores[None, :], -1.0)  # [B, N]
-        pad = (batch_ar[:, None] * 0 - 1).to(dense.dtype).repeat(1, k)  # [B, K] of -1: topk always fits
-        top_scores, top_idx = torch.cat((dense, pad), 1).topk(k, dim=1)  # [B, K], sorted
-        valid = top_scores > -0.5
-        zeros = torch.zeros(k, 4, dtype=sel_boxes.dtype, device=sel_boxes.device)
-        det_boxes = torch.cat((sel_boxes, zeros))[top_idx] * valid[..., None].to(sel_boxes.dtype)
-        det_scores = top_scores * valid.to(top_scores.dtype)
-        cls_pad = torch.cat((c_idx, torch.full((k,), -1, dtype=c_idx.dtype, device=c_idx.device)))
-        det_classes = torch.where(valid, cls_pad[top_idx], -1).to(torch.int32)
-        num_dets = valid.sum(1, keepdim=True).to(torch.int32)
-        return num_dets, det_boxes, det_scores, det_classes
-
-
-NMS_OUTPUTS = ("num_dets", "det_boxes", "det_scores", "det_classes")
 
 
 # ---------------------------------------------------------------------- export + check
@@ -342,7 +264,10 @@ def check_input(
 
 # ---------------------------------------------------------------------- command
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The ``detreg-export`` options (besides ``config``, overrides, ``--data``, ``--debug``)."""
+    """Config (optional: the checkpoint's), overrides, ``--data`` and the export options."""
+    add_config_args(p)
+    add_trust_arg(p)
+    add_common(p)
     p.add_argument("--weights", required=True, help="checkpoint to export (EMA weights preferred)")
     p.add_argument("--format", default="onnx", choices=["onnx"], help="export format (onnx)")
     p.add_argument(
@@ -441,16 +366,3 @@ def run(args: argparse.Namespace) -> int:
     outs = ", ".join(NMS_OUTPUTS) if args.nms else f"outputs [B,A,{4 + len(names)}]"
     print(f"exported {path} (opset {args.opset}, images {shape} -> {outs})")
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``detreg-export [cfg.yaml] --weights best.pt [--nms] [--dynamic] [key=value ...]``."""
-    from detreg.cli import _guard, _parse
-
-    p = cli_parser("detreg-export", "export a checkpoint to ONNX and verify it with ONNX Runtime")
-    add_arguments(p)
-    return _guard(run, _parse(p, argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""``detreg-infer``: run a checkpoint on images, draw the detections, write COCO results.
+"""``detreg-infer`` / ``detreg infer``: run a checkpoint on images, draw the detections, write COCO results.
 
 Images (a folder, recursively; an image; a ``.txt`` list) are read through
 :class:`~detreg.data.folder.ImageFolder` with the config's validation pipeline (letterbox,
@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from detreg.apps import category_ids, check_weights, cli_parser, load_detector, resolve_config
+from detreg.apps import category_ids, check_weights, load_detector, resolve_config
+from detreg.apps.common import add_common, add_config_args, add_trust_arg
 from detreg.errors import DetregError
+
+DESCRIPTION = "detect objects in images with a checkpoint"
 
 
 def draw_detections(
@@ -137,10 +139,10 @@ def infer(
 
     from detreg.data.io import read_image
     from detreg.data.loader import build_dataloader
-    from detreg.engine.runner import _pick_device
+    from detreg.engine.runner import pick_device
     from detreg.ops.boxes import scale_boxes
 
-    dev = _pick_device(device or cfg.data["train"].get("device", "auto"), -1)
+    dev = pick_device(device or cfg.data["train"].get("device", "auto"), -1)
     model, names, _ = load_detector(cfg, weights, dev, fuse=True)
     cat_ids = category_ids(cfg, len(names))
     size = int(img_size or cfg.data["train"]["img_size"])
@@ -176,7 +178,10 @@ def infer(
 
 # ---------------------------------------------------------------------- command
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The ``detreg-infer`` options (besides ``config``, overrides, ``--data``, ``--debug``)."""
+    """Config (optional: the checkpoint's), overrides, ``--data`` and the inference options."""
+    add_config_args(p)
+    add_trust_arg(p)
+    add_common(p)
     p.add_argument("--weights", required=True, help="checkpoint (EMA weights preferred)")
     p.add_argument("--source", required=True, help="image folder (recursive), an image, or a .txt list")
     p.add_argument("--conf", type=float, default=0.25, help="score threshold (default 0.25)")
@@ -217,16 +222,3 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"{res['images']} images, {res['detections']} detections -> {res['out_dir']} (predictions.json)")
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``detreg-infer [cfg.yaml] --weights best.pt --source DIR|IMAGE [key=value ...]``."""
-    from detreg.cli import _guard, _parse
-
-    p = cli_parser("detreg-infer", "detect objects in images with a checkpoint")
-    add_arguments(p)
-    return _guard(run, _parse(p, argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -76,7 +76,7 @@ class Runner:
     ) -> None:
         self.cfg = cfg.data
         self.config = cfg
-        self.device = _pick_device(self.cfg["train"].get("device", "auto"), dist.env_local_rank())
+        self.device = pick_device(self.cfg["train"].get("device", "auto"), dist.env_local_rank())
         self.rank, self.world_size, _ = dist.setup(self.device)
         try:
             self._init(work_dir, resume)
@@ -369,7 +369,7 @@ class Runner:
         self.logger.addHandler(fh)
 
 
-def _pick_device(spec: Any, local_rank: int) -> torch.device:
+def pick_device(spec: Any, local_rank: int) -> torch.device:
     """The device of ``train.device``; under torchrun each process takes GPU ``LOCAL_RANK``."""
     spec = str(spec).strip().lower() if spec is not None else "auto"
     if spec == "auto":

@@ -116,6 +116,12 @@ class COCOEvaluator:
         self._results = None
 
     # ------------------------------------------------------------------ results
+    def coco_predictions(self) -> list[dict[str, Any]]:
+        """The pass's detections as a COCO results list (``image_id``, ``category_id``,
+        ``bbox`` [x, y, w, h] in original pixels, ``score``), as pycocotools ``loadRes`` reads."""
+        keys = ("image_id", "category_id", "bbox", "score")
+        return [{k: d[k] for k in keys} for d in self._coco_detections()]
+
     def _coco_detections(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         cat = np.asarray(self.cat_ids, dtype=np.int64)

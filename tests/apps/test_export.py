@@ -17,6 +17,8 @@ from app_helpers import SIZE, make_checkpoint  # noqa: E402
 
 from detreg.apps import export as ex  # noqa: E402
 from detreg.apps import load_detector, resolve_config  # noqa: E402
+from detreg.cli import export_main  # noqa: E402
+from detreg.models.export_graph import NMS_OUTPUTS, End2End  # noqa: E402
 
 CONF = 0.3
 
@@ -39,7 +41,7 @@ def nms_dynamic(ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     ONNX Runtime check must pass."""
     out = tmp_path_factory.mktemp("nms")
     argv = ["configs/yolov6n.yaml", "--weights", str(ckpt), "--work-dir", str(out), "--nms", "--dynamic"]
-    assert ex.main([*argv, "--conf", str(CONF), "--img-size", str(SIZE)]) == 0
+    assert export_main([*argv, "--conf", str(CONF), "--img-size", str(SIZE)]) == 0
     return out / "best_nms.onnx"
 
 
@@ -49,7 +51,7 @@ def _rand(b: int, seed: int = 1) -> torch.Tensor:
 
 def test_static_export_matches_pytorch(ckpt: Path, model: torch.nn.Module, tmp_path: Path, capsys) -> None:
     argv = ["--weights", str(ckpt), "--work-dir", str(tmp_path), "--batch", "2"]  # config from the ckpt
-    assert ex.main(argv) == 0
+    assert export_main(argv) == 0
     out = capsys.readouterr().out
     assert "onnxruntime vs pytorch (batch 2): max abs diff" in out, out
     path = tmp_path / "best.onnx"
@@ -74,7 +76,7 @@ def test_dynamic_batch_raw(model: torch.nn.Module, tmp_path: Path) -> None:
 
 def test_nms_in_graph_agrees_with_postprocess(nms_dynamic: Path, model: torch.nn.Module) -> None:
     sess = ex.ort_session(nms_dynamic)
-    assert [o.name for o in sess.get_outputs()] == list(ex.NMS_OUTPUTS)
+    assert [o.name for o in sess.get_outputs()] == list(NMS_OUTPUTS)
     for b in (1, 3):
         x = _rand(b, seed=b)
         num, boxes, scores, classes = sess.run(None, {"images": x.numpy()})
@@ -99,7 +101,7 @@ def test_end2end_module_equals_postprocess(model: torch.nn.Module) -> None:
 
     x = _rand(2, seed=5)
     with torch.no_grad():
-        num, boxes, scores, classes = ex.End2End(model, CONF, 0.65, 50)(x)
+        num, boxes, scores, classes = End2End(model, CONF, 0.65, 50)(x)
         ref = postprocess(model(x), CONF, 0.65, 50)
     for i, det in enumerate(ref):
         n = int(num[i, 0])
@@ -122,7 +124,7 @@ def test_ema_weights_preferred(ckpt: Path, tmp_path: Path) -> None:
 
 
 def test_missing_weights_is_one_line_error(tmp_path: Path, capsys) -> None:
-    assert ex.main(["--weights", str(tmp_path / "nope.pt")]) == 2
+    assert export_main(["--weights", str(tmp_path / "nope.pt")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "weights not found" in err
 

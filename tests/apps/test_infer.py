@@ -11,6 +11,7 @@ import pytest
 from app_helpers import SIZE, make_checkpoint
 
 from detreg.apps import infer as inf
+from detreg.cli import infer_main
 
 SHAPES = {"wide.jpg": (90, 200), "tall.png": (150, 70), "small.jpg": (40, 48)}  # name: (h, w)
 
@@ -30,7 +31,7 @@ def test_folder_drawn_images_and_coco_results(setup: tuple[Path, Path], tmp_path
     ckpt, src = setup
     out = tmp_path / "out"
     argv = ["--weights", str(ckpt), "--source", str(src), "--work-dir", str(out), "--batch-size", "2"]
-    assert inf.main([*argv, "--conf", "0.3", "--device", "cpu"]) == 0  # config from the ckpt
+    assert infer_main([*argv, "--conf", "0.3", "--device", "cpu"]) == 0  # config from the ckpt
     assert "3 images" in capsys.readouterr().out
     for name, (h, w) in SHAPES.items():
         drawn = cv2.imread(str(out / name))
@@ -59,7 +60,7 @@ def test_default_work_dir_is_numbered(setup: tuple[Path, Path], tmp_path: Path, 
     monkeypatch.chdir(tmp_path)
     one = str(src / "small.jpg")
     for _ in range(2):
-        assert inf.main(["--weights", str(ckpt), "--source", one, "--workers", "0"]) == 0
+        assert infer_main(["--weights", str(ckpt), "--source", one, "--workers", "0"]) == 0
     assert (tmp_path / "runs/infer/exp/small.jpg").is_file()
     assert (tmp_path / "runs/infer/exp2/predictions.json").is_file()
 
@@ -82,20 +83,22 @@ def test_draw_detections_labels_boxes() -> None:
 
 def test_missing_weights_and_source_are_one_line_errors(setup: tuple[Path, Path], tmp_path, capsys) -> None:
     ckpt, src = setup
-    assert inf.main(["--weights", str(tmp_path / "none.pt"), "--source", str(src)]) == 2
+    assert infer_main(["--weights", str(tmp_path / "none.pt"), "--source", str(src)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "weights not found" in err
-    assert inf.main(["--weights", str(ckpt), "--source", str(tmp_path / "nothing")]) == 2
+    assert infer_main(["--weights", str(ckpt), "--source", str(tmp_path / "nothing")]) == 2
     assert "--source not found" in capsys.readouterr().err
 
 
 def inf_args(argv: list[str]):
     """Parse like the command line does."""
-    from detreg.cli import _parse
+    import argparse
 
-    p = inf.cli_parser("detreg-infer", "")
+    from detreg.apps.common import parse_args
+
+    p = argparse.ArgumentParser()
     inf.add_arguments(p)
-    return _parse(p, argv)
+    return parse_args(p, argv)
 
 
 def test_category_ids_follow_the_dataset_mapping(tmp_path: Path) -> None:
