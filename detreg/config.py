@@ -25,12 +25,13 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 
 from detreg.builtin_configs import builtin_config_names, find_builtin
 from detreg.errors import ConfigError, DetregError
+from detreg.registry.values import Range, value_problem
 
 TOP_LEVEL_KEYS = (
     "model",
@@ -44,18 +45,28 @@ TOP_LEVEL_KEYS = (
     "_base_",
 )
 
-#: The knobs people change most, with their defaults (``train.<key>``).
-TRAIN_DEFAULTS: dict[str, Any] = {
-    "epochs": 300,
-    "batch_size": 16,
-    "img_size": 640,
-    "workers": 2,
-    "device": "auto",
-    "amp": True,
-    "seed": 0,
-    "deterministic": False,
-    "step": {"type": "TrainStep"},
+_OPTIONAL = object()
+
+#: Every ``train.<key>``: its type (checked like a component argument, see
+#: :mod:`detreg.registry.values`) and default (``_OPTIONAL``: no default, may be left out).
+TRAIN_SCHEMA: dict[str, tuple[Any, Any]] = {
+    "epochs": (Annotated[int, Range(min=1)], 300),
+    "batch_size": (Annotated[int, Range(min=1)], 16),
+    "img_size": (Annotated[int, Range(min=1)], 640),
+    "workers": (Annotated[int, Range(min=0)], 2),
+    "device": (str | int, "auto"),
+    "amp": (bool, True),
+    "seed": (int, 0),
+    "deterministic": (bool, False),
+    "step": (dict, {"type": "TrainStep"}),
+    "accumulate": (Annotated[int, Range(min=1)] | None, _OPTIONAL),
+    "pretrained": (str | None, _OPTIONAL),
+    "find_unused_parameters": (bool, _OPTIONAL),
+    "sync_bn": (bool, _OPTIONAL),
 }
+
+#: The knobs people change most, with their defaults (``train.<key>``).
+TRAIN_DEFAULTS: dict[str, Any] = {k: d for k, (_, d) in TRAIN_SCHEMA.items() if d is not _OPTIONAL}
 
 #: Keys of the ``data`` section.
 DATA_KEYS = ("source", "synth", "train", "val", "unlabeled", "nc", "names", "loader", "val_batch_size")
@@ -390,16 +401,7 @@ def validate(cfg: Config, need_data: bool = True) -> list[str]:
             problems.append(f"{key}: unknown top-level key.{hint} Known: {', '.join(TOP_LEVEL_KEYS[:-1])}")
     ctx_names = set(CONTEXT_KEYS)  # values arrive at build time (iters_per_epoch, nc from data)
     train = d["train"]
-    known_train = set(TRAIN_DEFAULTS) | {"accumulate", "pretrained", "find_unused_parameters", "sync_bn"}
-    for key in train:
-        if key not in known_train:
-            close = difflib.get_close_matches(str(key), sorted(known_train), n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            problems.append(f"train.{key}: unknown key.{hint} Known: {', '.join(sorted(known_train))}")
-    for key in ("epochs", "batch_size", "img_size"):
-        v = train.get(key)
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-            problems.append(f"train.{key}: must be a positive integer, got {v!r}")
+    problems += _check_train(train)
     if "model" not in d:
         problems.append("model: missing (a mapping with 'type', e.g. type: Detector)")
     else:
@@ -428,6 +430,69 @@ def validate(cfg: Config, need_data: bool = True) -> list[str]:
     return [cfg.locate(p) for p in problems]
 
 
+def _check_train(train: Mapping[str, Any]) -> list[str]:
+    """Unknown ``train.*`` keys and values that do not fit :data:`TRAIN_SCHEMA`."""
+    problems = []
+    for key, value in train.items():
+        if key not in TRAIN_SCHEMA:
+            close = difflib.get_close_matches(str(key), sorted(TRAIN_SCHEMA), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            problems.append(f"train.{key}: unknown key.{hint} Known: {', '.join(sorted(TRAIN_SCHEMA))}")
+        elif key != "step":  # a component: checked through STEPS
+            problem = value_problem(value, TRAIN_SCHEMA[key][0])
+            if problem:
+                problems.append(f"train.{key}: {problem}")
+    return problems
+
+
+def model_stride(model_cfg: Any) -> int | None:
+    """The largest stride of the model a config describes: ``strides`` written in its
+    config (the head's, usually), else the head class's default; None when unknown."""
+    import inspect
+
+    from detreg.errors import RegistryError
+    from detreg.registry import HEADS
+
+    if not isinstance(model_cfg, Mapping):
+        return None
+    head = model_cfg.get("head")
+    for node in (model_cfg, head):
+        if isinstance(node, Mapping):
+            strides = node.get("strides")
+            if isinstance(strides, (list, tuple)) and strides and all(isinstance(s, int) for s in strides):
+                return max(strides)
+    if isinstance(head, Mapping) and isinstance(head.get("type"), str):
+        try:
+            default = inspect.signature(HEADS.get(head["type"])).parameters.get("strides")
+        except (RegistryError, TypeError, ValueError):
+            return None
+        if default is not None and isinstance(default.default, (list, tuple)) and default.default:
+            return max(int(s) for s in default.default)
+    return None
+
+
+def round_img_size(cfg: Config) -> None:
+    """Round ``train.img_size`` up to a multiple of the model's stride, with a warning, so
+    every component it reaches (datasets, transforms, the model) gets the rounded size."""
+    import logging
+
+    size = cfg.data["train"].get("img_size")
+    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+        return  # reported by validation
+    stride = model_stride(cfg.data.get("model"))
+    if stride and size % stride:
+        rounded = -(-size // stride) * stride
+        cfg.data["train"]["img_size"] = rounded
+        where = cfg.where("train.img_size")
+        logging.getLogger("detreg").warning(
+            "%strain.img_size=%d is not a multiple of the model stride %d: using %d",
+            f"{where}: " if where else "",
+            size,
+            stride,
+            rounded,
+        )
+
+
 def _check_data(data: Any, registry: Any, ctx_names: set[str]) -> list[str]:
     if data is None:
         return []
@@ -449,6 +514,8 @@ def check(cfg: Config, need_data: bool = True) -> None:
     """Import the config's modules and validate; raise one ConfigError with every problem."""
     import_modules(cfg)
     problems = validate(cfg, need_data)
+    if not problems:
+        round_img_size(cfg)
     if problems:
         where = f" {cfg.path}" if cfg.path else ""
         raise ConfigError(problems, header=f"{len(problems)} problem(s) in config{where}")

@@ -95,9 +95,19 @@ def add_trust_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _known_options(p: argparse.ArgumentParser) -> set[str]:
+    """Every option string of ``p`` and of its sub-commands' parsers."""
+    known = set(p._option_string_actions)
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                known |= _known_options(sub)
+    return known
+
+
 def ultralytics_hint(argv: Sequence[str], p: argparse.ArgumentParser) -> str | None:
     """A one-line hint when ``argv`` uses an Ultralytics spelling detreg does not have."""
-    known = set(p._option_string_actions)
+    known = _known_options(p)
     for i, arg in enumerate(argv):
         if arg.startswith("--"):
             flag, eq, value = arg.partition("=")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,12 @@ def infer(
     cat_ids = category_ids(cfg, len(names))
     size = int(img_size or cfg.data["train"]["img_size"])
     stride = max(getattr(model, "strides", [32]))
+    if size % stride:
+        rounded = -(-size // stride) * stride
+        logging.getLogger("detreg").warning(
+            "--img-size %d is not a multiple of the model stride %d: using %d", size, stride, rounded
+        )
+        size = rounded
     dataset = build_source(cfg, source, size, batch_size, stride, names)
     n_workers = int(workers if workers is not None else cfg.data["train"].get("workers", 2))
     loader = build_dataloader(dataset, batch_size=batch_size, workers=n_workers, shuffle=False)

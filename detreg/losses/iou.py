@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from torch import Tensor, nn
 
-from detreg.ops.boxes import IOU_TYPES, bbox_iou
+from detreg.ops.boxes import IOU_TYPES, IoUType, bbox_iou
 from detreg.registry import LOSSES
 
 
@@ -15,7 +17,12 @@ class IoULoss(nn.Module):
     ``reduction``: ``none`` (per box, what :class:`YOLOv6Loss` weights), ``mean`` or ``sum``.
     """
 
-    def __init__(self, iou_type: str = "giou", eps: float = 1e-7, reduction: str = "none") -> None:
+    def __init__(
+        self,
+        iou_type: IoUType = "giou",
+        eps: float = 1e-7,
+        reduction: Literal["none", "mean", "sum"] = "none",
+    ) -> None:
         super().__init__()
         if iou_type not in IOU_TYPES:
             raise ValueError(f"iou_type must be one of {IOU_TYPES}, got {iou_type!r}")

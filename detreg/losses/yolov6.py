@@ -17,7 +17,7 @@ from detreg.losses.dfl import DFLoss
 from detreg.losses.iou import IoULoss
 from detreg.losses.varifocal import VarifocalLoss
 from detreg.ops.anchors import Anchors, make_anchors
-from detreg.ops.boxes import bbox2dist, dist2bbox, xywh2xyxy
+from detreg.ops.boxes import IoUType, bbox2dist, dist2bbox, xywh2xyxy
 from detreg.registry import ASSIGNERS, LOSSES
 
 
@@ -58,7 +58,7 @@ class YOLOv6Loss(nn.Module):
         self,
         num_classes: int,
         strides: Sequence[int] = (8, 16, 32),
-        iou_type: str = "giou",
+        iou_type: IoUType = "giou",
         use_dfl: bool = False,
         reg_max: int = 0,
         atss_warmup_epoch: int = 0,

@@ -7,12 +7,16 @@ Boxes are ``xyxy`` (x1, y1, x2, y2) unless a name says otherwise; ``xywh`` means
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor
 
-IOU_TYPES = ("iou", "giou", "diou", "ciou", "siou")
+#: The IoU variants :func:`bbox_iou` computes (a ``Literal``, so configs are checked).
+IoUType = Literal["iou", "giou", "diou", "ciou", "siou"]
+IOU_TYPES: tuple[str, ...] = typing.get_args(IoUType)
 
 
 def xyxy2xywh(boxes: Tensor) -> Tensor:

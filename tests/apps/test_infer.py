@@ -65,6 +65,16 @@ def test_default_work_dir_is_numbered(setup: tuple[Path, Path], tmp_path: Path, 
     assert (tmp_path / "runs/infer/exp2/predictions.json").is_file()
 
 
+def test_img_size_rounds_up_to_the_stride(setup: tuple[Path, Path], tmp_path: Path, caplog) -> None:
+    import logging
+
+    ckpt, src = setup
+    argv = ["--weights", str(ckpt), "--source", str(src / "small.jpg"), "--workers", "0", "--img-size", "50"]
+    with caplog.at_level(logging.WARNING, logger="detreg"):
+        assert infer_main([*argv, "--work-dir", str(tmp_path)]) == 0
+    assert "--img-size 50 is not a multiple of the model stride 32: using 64" in caplog.text
+
+
 def test_explicit_config_without_data(setup: tuple[Path, Path], tmp_path: Path) -> None:
     # configs/yolov6n.yaml names no dataset: nc and class names come from the checkpoint
     ckpt, src = setup
