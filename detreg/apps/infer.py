@@ -27,43 +27,6 @@ from detreg.errors import DetregError
 DESCRIPTION = "detect objects in images with a checkpoint"
 
 
-def draw_detections(
-    img: np.ndarray, dets: np.ndarray, class_names: Sequence[str] = (), line_width: int | None = None
-) -> np.ndarray:
-    """A copy of RGB ``img`` with ``dets [n, 6]`` (x1, y1, x2, y2, score, cls; image pixels)
-    drawn as boxes labelled ``name score`` in each class's colour."""
-    import cv2
-
-    from detreg.data.draw import class_color
-
-    out = np.ascontiguousarray(img).copy()
-    h, w = out.shape[:2]
-    lw = line_width or max(1, round((h + w) / 2 * 0.003))
-    font = max(0.35, lw / 3)
-    for x1, y1, x2, y2, score, c in np.asarray(dets, np.float64).reshape(-1, 6):
-        c = int(c)
-        color = class_color(c)
-        p1, p2 = (int(round(x1)), int(round(y1))), (int(round(x2)), int(round(y2)))
-        cv2.rectangle(out, p1, p2, color, lw, cv2.LINE_AA)
-        name = class_names[c] if 0 <= c < len(class_names) else str(c)
-        label = f"{name} {score:.2f}"
-        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font, max(1, lw - 1))
-        above = p1[1] - th - base - 2 >= 0
-        top = p1[1] - th - base - 2 if above else p1[1]
-        cv2.rectangle(out, (p1[0], top), (p1[0] + tw + 2, top + th + base + 2), color, -1)
-        cv2.putText(
-            out,
-            label,
-            (p1[0] + 1, top + th + 1),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            font,
-            (0, 0, 0) if 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2] > 160 else (255, 255, 255),
-            max(1, lw - 1),
-            cv2.LINE_AA,
-        )
-    return out
-
-
 def coco_results(
     dets: np.ndarray, image_id: int, file_name: str, cat_ids: Sequence[int]
 ) -> list[dict[str, Any]]:
@@ -138,6 +101,7 @@ def infer(
     import torch
     from tqdm import tqdm
 
+    from detreg.data.draw import draw_boxes
     from detreg.data.io import read_image
     from detreg.data.loader import build_dataloader
     from detreg.engine.runner import pick_device
@@ -177,7 +141,7 @@ def infer(
                     img = read_image(path)
                     if img is None:
                         continue
-                    drawn = draw_detections(img, det, names)
+                    drawn = draw_boxes(img, det, names)
                     cv2.imwrite(str(out_dir / name), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
     (out_dir / "predictions.json").write_text(json.dumps(results))
     return {"images": n_images, "detections": len(results), "out_dir": out_dir, "predictions": results}

@@ -1,8 +1,8 @@
 """Pictures for :class:`~detreg.hooks.logger.LoggerHook`: prediction mosaics, results grid.
 
-Training batches are drawn by :func:`detreg.data.draw.draw_batch` (same class colours).
-Everything here is a pure function of arrays and records (no runner); matplotlib and
-OpenCV are imported when first needed.
+Boxes are drawn by :mod:`detreg.data.draw` (``draw_mosaic``, ``draw_batch``: the one
+drawing module, same class colours everywhere; re-exported here). Everything here is a
+pure function of arrays and records (no runner); matplotlib is imported when first needed.
 """
 
 from __future__ import annotations
@@ -13,78 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from detreg.data.draw import class_color
+from detreg.data.draw import draw_mosaic
+
+__all__ = ["draw_mosaic", "save_rgb", "curve_keys"]
 
 #: Keys of a ``metrics.jsonl`` record that are bookkeeping, not curves.
 BOOKKEEPING_KEYS = frozenset({"epoch", "iter", "time", "val_time", "skipped", "lr"})
-
-
-def _label(cls: int, class_names: Sequence[str] | None, score: float | None) -> str:
-    name = class_names[cls] if class_names is not None and 0 <= cls < len(class_names) else str(cls)
-    return name if score is None else f"{name} {score:.2f}"
-
-
-def draw_mosaic(
-    images: torch.Tensor | np.ndarray,
-    boxes: Sequence[np.ndarray],
-    class_names: Sequence[str] | None = None,
-    max_images: int = 16,
-    max_size: int = 1920,
-    min_tile: int = 160,
-) -> np.ndarray:
-    """Tile ``images`` (uint8 ``[B,3,H,W]`` RGB) in a grid with their boxes drawn.
-
-    ``boxes[i]`` is an ``[n, 5]`` (``x1, y1, x2, y2, cls``) or ``[n, 6]`` (``..., score,
-    cls``: the ``predict`` layout ``x1, y1, x2, y2, score, cls``) array in the image's
-    pixels. Returns an RGB ``uint8 [H, W, 3]`` array.
-    """
-    import cv2
-
-    imgs = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
-    n = min(len(imgs), max_images)
-    if n == 0:
-        return np.zeros((min_tile, min_tile, 3), np.uint8)
-    h, w = imgs.shape[2:]
-    cols = math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
-    fit = min(max_size / (cols * w), max_size / (rows * h))
-    scale = min(fit, max(1.0, min_tile / max(h, w)))  # shrink to fit; enlarge tiny tiles
-    th, tw = max(1, round(h * scale)), max(1, round(w * scale))
-    canvas = np.full((rows * th, cols * tw, 3), 114, np.uint8)
-    thick = max(1, round(max(th, tw) / 300))
-    font = 0.35 * max(1.0, max(th, tw) / 400)
-    for i in range(n):
-        img = imgs[i]
-        if img.dtype != np.uint8:
-            img = (np.clip(img, 0, 1) * 255).astype(np.uint8) if img.max() <= 1.0 else img.astype(np.uint8)
-        tile = np.ascontiguousarray(img.transpose(1, 2, 0))
-        if (th, tw) != (h, w):
-            tile = cv2.resize(tile, (tw, th), interpolation=cv2.INTER_LINEAR)
-        b = np.asarray(boxes[i], dtype=np.float32)
-        b = b.reshape(-1, b.shape[-1] if b.size else 5)
-        for row in b:
-            x1, y1, x2, y2 = (row[:4] * scale).round().astype(int).tolist()
-            if row.shape[0] >= 6:
-                score, cls = float(row[4]), int(row[5])
-            else:
-                score, cls = None, int(row[4])
-            color = class_color(cls)
-            cv2.rectangle(tile, (x1, y1), (x2, y2), color, thick)
-            text = _label(cls, class_names, score)
-            (tw_, th_), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font, 1)
-            ty = max(y1, th_ + base)
-            cv2.rectangle(tile, (x1, ty - th_ - base), (x1 + tw_, ty), color, -1)
-            white = (255, 255, 255)
-            cv2.putText(tile, text, (x1, ty - base), cv2.FONT_HERSHEY_SIMPLEX, font, white, 1, cv2.LINE_AA)
-        r, c = divmod(i, cols)
-        canvas[r * th : (r + 1) * th, c * tw : (c + 1) * tw] = tile
-    for c in range(1, cols):
-        canvas[:, c * tw - 1] = 255
-    for r in range(1, rows):
-        canvas[r * th - 1] = 255
-    return canvas
 
 
 def save_rgb(path: str | Path, image: np.ndarray) -> Path:

@@ -85,9 +85,11 @@ def test_explicit_config_without_data(setup: tuple[Path, Path], tmp_path: Path) 
     assert preds and {p["category_id"] for p in preds} <= {0, 1, 2}
 
 
-def test_draw_detections_labels_boxes() -> None:
+def test_draw_boxes_labels_boxes() -> None:
+    from detreg.data.draw import draw_boxes
+
     img = np.zeros((50, 80, 3), np.uint8)
-    out = inf.draw_detections(img, np.array([[10, 20, 40, 45, 0.9, 1]]), ["a", "b"])
+    out = draw_boxes(img, np.array([[10, 20, 40, 45, 0.9, 1]]), ["a", "b"])
     assert out.shape == img.shape and out.any() and not img.any()
 
 
