@@ -446,29 +446,18 @@ def _check_train(train: Mapping[str, Any]) -> list[str]:
 
 
 def model_stride(model_cfg: Any) -> int | None:
-    """The largest stride of the model a config describes: ``strides`` written in its
-    config (the head's, usually), else the head class's default; None when unknown."""
-    import inspect
-
+    """The multiple an input side must be for the model ``model_cfg`` describes, from the
+    model class's ``input_multiple(cfg)`` (no build); None when the class does not say."""
     from detreg.errors import RegistryError
-    from detreg.registry import HEADS
+    from detreg.registry import MODELS
 
-    if not isinstance(model_cfg, Mapping):
+    if not isinstance(model_cfg, Mapping) or not isinstance(model_cfg.get("type"), str):
         return None
-    head = model_cfg.get("head")
-    for node in (model_cfg, head):
-        if isinstance(node, Mapping):
-            strides = node.get("strides")
-            if isinstance(strides, (list, tuple)) and strides and all(isinstance(s, int) for s in strides):
-                return max(strides)
-    if isinstance(head, Mapping) and isinstance(head.get("type"), str):
-        try:
-            default = inspect.signature(HEADS.get(head["type"])).parameters.get("strides")
-        except (RegistryError, TypeError, ValueError):
-            return None
-        if default is not None and isinstance(default.default, (list, tuple)) and default.default:
-            return max(int(s) for s in default.default)
-    return None
+    try:
+        fn = getattr(MODELS.get(model_cfg["type"]), "input_multiple", None)
+    except RegistryError:
+        return None
+    return int(fn(model_cfg)) if callable(fn) else None
 
 
 def round_img_size(cfg: Config) -> None:

@@ -101,6 +101,7 @@ def infer(
     import torch
     from tqdm import tqdm
 
+    from detreg.config import model_stride
     from detreg.data.draw import draw_boxes
     from detreg.data.io import read_image
     from detreg.data.loader import build_dataloader
@@ -112,10 +113,11 @@ def infer(
     cat_ids = category_ids(cfg, len(names))
     size = int(img_size or cfg.data["train"]["img_size"])
     stride = max(getattr(model, "strides", [32]))
-    if size % stride:
-        rounded = -(-size // stride) * stride
+    multiple = model_stride(cfg.data.get("model")) or stride
+    if size % multiple:
+        rounded = -(-size // multiple) * multiple
         logging.getLogger("detreg").warning(
-            "--img-size %d is not a multiple of the model stride %d: using %d", size, stride, rounded
+            "--img-size %d is not a multiple of the model stride %d: using %d", size, multiple, rounded
         )
         size = rounded
     dataset = build_source(cfg, source, size, batch_size, stride, names)

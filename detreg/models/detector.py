@@ -61,6 +61,20 @@ class Detector(nn.Module):
         self.num_classes = int(num_classes)
         self.loss = loss
 
+    #: Inputs must be a multiple of this: the deepest level where features of neighbouring
+    #: levels meet (P5). Extra coarser outputs (the lite models' stride 64) come from a
+    #: strided conv, which any such input feeds.
+    INPUT_MULTIPLE = 32
+
+    @classmethod
+    def input_multiple(cls, cfg: Any) -> int:
+        """The multiple an input side must be for the model ``cfg`` describes (no build)."""
+        head = cfg.get("head") if isinstance(cfg, dict) else None
+        strides = head.get("strides") if isinstance(head, dict) else None
+        if isinstance(strides, (list, tuple)) and strides and all(isinstance(s, int) for s in strides):
+            return min(max(strides), cls.INPUT_MULTIPLE)
+        return cls.INPUT_MULTIPLE
+
     @property
     def strides(self) -> list[int]:
         """Strides of the output levels."""
