@@ -117,7 +117,7 @@ def test_validation_collects_every_problem_with_locations(tmp_path: Path) -> Non
     assert "c.yaml:2: model.type: unknown model 'NoSuchModel'" in text
     assert "c.yaml:5: optimizer.lrr: SGD has no argument 'lrr'. Did you mean 'lr'?" in text
     assert "trian: unknown top-level key. Did you mean 'train'?" in text
-    assert "c.yaml:9: train.epochs: must be a positive integer" in text
+    assert "c.yaml:9: train.epochs: must be >= 1, got 0" in text
     assert "train.batchsize: unknown key. Did you mean 'batch_size'?" in text
     assert "data.vall: unknown key. Did you mean 'val'?" in text
     assert "c.yaml:13: hooks.ema.type: unknown hook 'EMAHok'. Did you mean 'EMAHook'?" in text
