@@ -318,3 +318,35 @@ def test_hook_module_with_misspelt_event_is_one_line(tmp_path, monkeypatch, caps
     assert "Traceback" not in err
     assert "hooks.bad.type: importing 'badhook_mod' failed: TypeError:" in err
     assert "after_train_iter is not a hook event" in err
+
+
+def test_optimizer_values_are_checked_through_forwarded_kwargs() -> None:
+    from detreg.registry import OPTIMIZERS
+
+    problems = OPTIMIZERS.check(
+        {"type": "SGD", "lr": 0, "momentum": 1.5, "bs_per_gpu": 0, "nominal_batch_size": "x"},
+        "optimizer",
+        provided=("model",),
+    )
+    assert "optimizer.lr: must be > 0, got 0" in problems
+    assert "optimizer.momentum: must be >= 0 and < 1, got 1.5" in problems
+    assert "optimizer.bs_per_gpu: must be >= 1, got 0" in problems
+    assert "optimizer.nominal_batch_size: expected an integer, got 'x'" in problems
+
+
+def test_datasets_get_base_arguments_and_context_through_kwargs(tiny_data) -> None:
+    import yaml
+
+    from detreg.registry import DATASETS
+
+    names = yaml.safe_load(tiny_data.read_text())["names"]
+    names = list(names.values()) if isinstance(names, dict) else list(names)
+    images = str(tiny_data.parent / "images" / "val")
+    ds = DATASETS.build(
+        {"type": "YOLODataset", "img_path": images, "rect": True, "stride": 16},
+        "data.val",
+        context={"img_size": 96, "batch_size": 2, "num_classes": len(names), "class_names": names},
+    )
+    assert (ds.img_size, ds.rect, ds.stride, ds.class_names) == (96, True, 16, names)
+    with pytest.raises(ConfigError, match="data.val.stride: must be >= 1, got 0"):
+        DATASETS.build({"type": "YOLODataset", "img_path": images, "stride": 0}, "data.val")

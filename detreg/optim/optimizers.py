@@ -26,7 +26,7 @@ Gradient accumulation itself is not the optimizer's business: the train step rea
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from torch import nn
@@ -34,19 +34,23 @@ from torch import nn
 from detreg.optim.param_groups import split_param_groups
 from detreg.optim.scaling import NOMINAL_BATCH_SIZE, scaled_lr, scaled_weight_decay
 from detreg.optim.scaling import world_size as _dist_world_size
-from detreg.registry import OPTIMIZERS, forwards_kwargs
+from detreg.registry import OPTIMIZERS, Range, forwards_kwargs
 
 GROUP_NAMES: tuple[str, str, str] = ("norm", "weight", "bias")
+
+PositiveFloat = Annotated[float, Range(min=0, min_open=True)]
+NonNegativeFloat = Annotated[float, Range(min=0)]
+Fraction = Annotated[float, Range(min=0, max=1, max_open=True)]  # momentum, betas
 
 
 def resolve_hyper(
     lr: float,
     weight_decay: float,
     batch_size: int | None = None,
-    nominal_batch_size: int = NOMINAL_BATCH_SIZE,
+    nominal_batch_size: Annotated[int, Range(min=1)] = NOMINAL_BATCH_SIZE,
     scale_weight_decay: bool = True,
     scale_lr: bool = True,
-    bs_per_gpu: int = 32,
+    bs_per_gpu: Annotated[int, Range(min=1)] = 32,
     world_size: int | None = None,
 ) -> tuple[float, float]:
     """``(lr, weight_decay)`` after the YOLOv6 batch-size scaling that is switched on.
@@ -95,9 +99,9 @@ def build_grouped(
 @forwards_kwargs(resolve_hyper)
 def SGD(
     model: nn.Module,
-    lr: float = 0.01,
-    momentum: float = 0.937,
-    weight_decay: float = 5e-4,
+    lr: PositiveFloat = 0.01,
+    momentum: Fraction = 0.937,
+    weight_decay: NonNegativeFloat = 5e-4,
     nesterov: bool = True,
     **scaling: Any,
 ) -> torch.optim.Optimizer:
@@ -112,10 +116,10 @@ def SGD(
 @forwards_kwargs(resolve_hyper)
 def Adam(
     model: nn.Module,
-    lr: float = 0.001,
-    momentum: float = 0.937,
-    weight_decay: float = 5e-4,
-    beta2: float = 0.999,
+    lr: PositiveFloat = 0.001,
+    momentum: Fraction = 0.937,
+    weight_decay: NonNegativeFloat = 5e-4,
+    beta2: Fraction = 0.999,
     **scaling: Any,
 ) -> torch.optim.Optimizer:
     """YOLOv6's Adam: ``betas=(momentum, beta2)``, L2 weight decay on the weight group."""
@@ -127,10 +131,10 @@ def Adam(
 @forwards_kwargs(resolve_hyper)
 def AdamW(
     model: nn.Module,
-    lr: float = 0.001,
-    momentum: float = 0.9,
-    weight_decay: float = 0.05,
-    beta2: float = 0.999,
+    lr: PositiveFloat = 0.001,
+    momentum: Fraction = 0.9,
+    weight_decay: NonNegativeFloat = 0.05,
+    beta2: Fraction = 0.999,
     **scaling: Any,
 ) -> torch.optim.Optimizer:
     """AdamW (decoupled decay on the weight group only), ``betas=(momentum, beta2)``."""
