@@ -34,6 +34,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         cfg = prepare_config(args.config, args.overrides, args.data)
     if args.check:
+        from detreg.registry import code_references
+
+        refs = code_references(cfg.data)
+        if refs:
+            print(f"{cfg.path}: imports user code: {'; '.join(refs)}")
         print(f"{cfg.path}: OK")
         return 0
     from detreg.config import dump

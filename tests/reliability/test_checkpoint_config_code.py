@@ -123,6 +123,7 @@ def test_check_says_which_user_code_it_imports(tmp_path: Path, evil_module: tupl
             """
         )
     )
-    assert main(["check", str(cfg)]) == 0
-    out = capsys.readouterr().out
-    assert f"imports user code: imports: ['{module}']; model.type: torch.nn.Identity" in out
+    for argv in (["check", str(cfg)], ["train", str(cfg), "--check"]):
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert f"imports user code: imports: ['{module}']; model.type: torch.nn.Identity" in out
