@@ -9,7 +9,7 @@ memory, so data loading is excluded) three ways, alternated ``--repeats`` times:
 - ``bare``: ``loss = model(images, targets)["loss"]; backward; optimizer.step; zero_grad``;
 - ``bare+ema``: the same plus ``ModelEMA.update`` after each step (EMA is real work);
 - ``runner``: :class:`detreg.engine.runner.Runner` with the YOLOv6 hook set: warmup, lr
-  schedule, EMA, stop-aug, ``last.pt`` every epoch, logger (no progress bar, TensorBoard
+  schedule, EMA, stop-aug, ``last.pt`` every epoch, the writers (no progress bar, TensorBoard
   on), no evaluation.
 
 Each figure is seconds per step over all epochs but the first (the first warms up the
@@ -109,8 +109,7 @@ def overrides(data: Path, work_dir: Path, args: argparse.Namespace) -> list[str]
         "hooks.stop_aug.epochs=1",
         "hooks.eval=null",
         "hooks.best=null",
-        "hooks.logger.progress=false",
-        "hooks.logger.tensorboard=true",
+        "hooks.progress.bar=false",
     ]
 
 

@@ -7,7 +7,7 @@
 Trains ``configs/yolov6n.yaml`` from scratch through the real runner
 (``detreg.launch.prepare_config`` + ``detreg.engine.runner.Runner``) on the built-in
 synthetic data (320-px images, generated into a temp dir) at 320 px, batch 16, with the
-YOLOv6 hook set (warmup, lr, EMA, stop-aug, checkpoint, logger without progress bar;
+YOLOv6 hook set (warmup, lr, EMA, stop-aug, checkpoint, writers without progress bar or TensorBoard;
 evaluation off). Mosaic stays on (stop-aug window 0: the regime of 285 of YOLOv6's 300
 epochs). A small timing hook (``TimingHook`` below, passed by dotted path)
 timestamps ``after_step``; images/s is measured over the steps after ``--warmup``,
@@ -148,8 +148,8 @@ def run_training(
         "hooks.stop_aug.epochs=0",  # mosaic on, as in all but the last 15 of 300 epochs
         "hooks.eval=null",
         "hooks.best=null",
-        "hooks.logger.progress=false",
-        "hooks.logger.tensorboard=false",
+        "hooks.progress.bar=false",
+        "hooks.tensorboard=null",
         f"hooks.timing={{type: {hook_type}}}",
     ]
     cfg = prepare_config(REPO / "configs" / f"{model}.yaml", overrides, data=data_yaml)

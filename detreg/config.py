@@ -74,8 +74,14 @@ DATA_KEYS = ("source", "synth", "train", "val", "unlabeled", "nc", "names", "loa
 #: Hooks every run has unless the config switches them off with ``hooks.<name>: null``.
 DEFAULT_HOOKS: dict[str, Any] = {
     "checkpoint": {"type": "CheckpointHook"},
-    "logger": {"type": "LoggerHook"},
+    "progress": {"type": "ProgressHook"},
+    "metrics": {"type": "MetricsFileHook"},
+    "tensorboard": {"type": "TensorBoardHook"},
+    "images": {"type": "ImagesHook"},
 }
+
+#: ``hooks.logger`` was one hook writing all of these; ``hooks.logger: null`` still switches them all off.
+LOGGER_HOOKS = ("progress", "metrics", "tensorboard", "images")
 
 #: Names offered to every component whose signature has a parameter of that exact name.
 CONTEXT_KEYS = (
@@ -340,7 +346,29 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     for key in ("train", "hooks"):
         if not isinstance(data.get(key), dict):
             raise ConfigError(f"{sources.get(key, path)}: '{key}' must be a mapping")
+    _logger_alias(data["hooks"], sources)
     return Config(data, sources, path)
+
+
+def _logger_alias(hooks: dict[str, Any], sources: dict[str, str]) -> None:
+    """``hooks.logger: null`` (the name of the former single logging hook) switches off every
+    writer hook of :data:`LOGGER_HOOKS`; any other ``hooks.logger`` value says what replaced it.
+
+    A null removes its key while loading, so the switch is seen in ``sources``.
+    """
+    if hooks.get("logger") is not None:
+        raise ConfigError(
+            f"{sources.get('hooks.logger', 'config')}: hooks.logger: LoggerHook was split into "
+            "hooks.progress (ProgressHook), hooks.metrics (MetricsFileHook), hooks.tensorboard "
+            "(TensorBoardHook) and hooks.images (ImagesHook); configure those "
+            "(hooks.logger: null still switches them all off)"
+        )
+    if "hooks.logger" not in sources:
+        return
+    hooks.pop("logger", None)
+    for name in LOGGER_HOOKS:
+        if name in hooks and hooks[name] == DEFAULT_HOOKS.get(name):  # one the config set stays
+            hooks[name] = None
 
 
 def import_modules(cfg: Config) -> None:

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from detreg.engine import Hook
+from detreg.events import ALL_EVENTS
 
 
 class ToyDetector(nn.Module):
@@ -88,11 +89,7 @@ def _recorder(event: str):
     return method
 
 
-for _event in (
-    "before_run configure_model before_train before_epoch before_step after_backward after_optimizer_step "
-    "after_step after_epoch before_val after_val after_train after_run on_save_checkpoint on_load_checkpoint "
-    "on_exception"
-).split():
+for _event in ALL_EVENTS:
     setattr(RecordingHook, _event, _recorder(_event))
 
 

@@ -17,26 +17,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print, per event, the hooks that run and their order."""
-    from detreg.engine.runner import hook_priority, overridden_events
+    from detreg.engine.hook import hook_priority, order_hooks, overridden_events
     from detreg.events import ALL_EVENTS
     from detreg.launch import prepare_config
     from detreg.registry import HOOKS
 
     cfg = prepare_config(args.config, args.overrides, args.data, need_data=False)
-    hooks = []
-    for index, (name, hcfg) in enumerate((cfg.data.get("hooks") or {}).items()):
-        if hcfg is None:
-            continue
-        cls = HOOKS.get(hcfg["type"])
-        hooks.append((hook_priority(hcfg), index, name, cls))
-    hooks.sort(key=lambda t: (t[0], t[1]))
+    configured = [(n, h) for n, h in (cfg.data.get("hooks") or {}).items() if h is not None]
+    hooks = [(hook_priority(h), n, HOOKS.get(h["type"])) for n, h in order_hooks(configured, hook_priority)]
     print(f"hooks of {cfg.path} (lower priority runs first; ties keep config order)")
     for event in ALL_EVENTS:
-        rows = [
-            f"{pr:>4}  {name} ({cls.__name__})"
-            for pr, _, name, cls in hooks
-            if event in overridden_events(cls)
-        ]
+        rows = [f"{pr:>4}  {name} ({cls.__name__})" for pr, name, cls in hooks if event in overridden_events(cls)]
         print(f"{event}:")
         print("\n".join("  " + r for r in rows) if rows else "  -")
     return 0

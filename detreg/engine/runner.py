@@ -6,10 +6,9 @@ Build order (and the events around it)::
     hooks -> before_run -> data -> model -> configure_model -> DDP -> optimizer, scheduler
     -> train step -> before_train -> (resume) -> epochs -> after_train; after_run (always)
 
-Public attributes (contract): ``cfg, work_dir, model, ema, optimizer, scheduler,
-train_loader, val_loader, epoch, max_epochs, iter, step_in_epoch, batch, outputs, metrics,
-rank, world_size, device, logger``; plus ``accumulate`` (optimizer steps every that many
-batches; hooks may change it), ``eval_model`` and ``unwrapped_model``.
+What hooks may use is :class:`detreg.engine.hook.RunnerContract`. Per step the runner
+puts the step's scalars (mean over ranks) into ``storage`` (an
+:class:`~detreg.engine.storage.EpochStorage`, fresh each epoch) that every writer reads.
 """
 
 from __future__ import annotations
@@ -30,31 +29,15 @@ from detreg import __version__
 from detreg.config import Config, run_context
 from detreg.engine import dist
 from detreg.engine.checkpoint import clean_temp_files, load_checkpoint, save_checkpoint
-from detreg.engine.hook import Hook
+from detreg.engine.hook import Hook, hook_priority, order_hooks, overridden_events
+from detreg.engine.step_record import StepRecord
+from detreg.engine.storage import EpochStorage
 from detreg.engine.workdir import WorkDirLock
 from detreg.errors import DetregError
 from detreg.events import ALL_EVENTS
 from detreg.registry import DATASETS, HOOKS, MODELS, OPTIMIZERS, SCHEDULERS, STEPS
 
-
-def hook_priority(hcfg: dict[str, Any]) -> int:
-    """The priority a hook config asks for (its ``priority`` key, else the class default)."""
-    if hcfg.get("priority") is not None:
-        return int(hcfg["priority"])
-    return int(getattr(HOOKS.get(hcfg["type"]), "priority", 50))
-
-
-def overridden_events(hook_cls: type) -> list[str]:
-    """The events ``hook_cls`` implements (defined below :class:`Hook` in its MRO)."""
-    out = []
-    for event in ALL_EVENTS:
-        for klass in hook_cls.__mro__:
-            if klass is Hook or klass is object:
-                break
-            if event in vars(klass):
-                out.append(event)
-                break
-    return out
+__all__ = ["Runner", "hook_priority", "next_run_dir", "overridden_events"]
 
 
 def next_run_dir(root: str | Path = "runs/train", name: str = "exp") -> Path:
@@ -101,7 +84,9 @@ class Runner:
         self.outputs: dict[str, Any] = {}
         self.metrics: dict[str, Any] = {}
         self.model: torch.nn.Module | None = None
-        self.ema: Any = None
+        self._eval_model: torch.nn.Module | None = None
+        self.storage = EpochStorage(0)
+        self.step_record: StepRecord | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Any = None
         self.train_loader: Any = None
@@ -125,8 +110,17 @@ class Runner:
 
     @property
     def eval_model(self) -> torch.nn.Module:
-        """What evaluation and ``best.pt`` use: the EMA module when there is one."""
-        return self.ema.module if self.ema is not None else self.unwrapped_model
+        """What evaluation and ``best.pt`` use: the training model unless a hook set another.
+
+        A hook that keeps a better model for evaluation (``EMAHook``: the averaged weights)
+        assigns it here (``runner.eval_model = module``); assigning None restores the
+        training model. The runner itself knows nothing about EMA.
+        """
+        return self._eval_model if self._eval_model is not None else self.unwrapped_model
+
+    @eval_model.setter
+    def eval_model(self, module: torch.nn.Module | None) -> None:
+        self._eval_model = module
 
     @property
     def is_main(self) -> bool:
@@ -156,7 +150,7 @@ class Runner:
 
     def _build_hooks(self) -> list[tuple[str, Hook]]:
         built = []
-        for index, (name, hcfg) in enumerate((self.cfg.get("hooks") or {}).items()):
+        for name, hcfg in (self.cfg.get("hooks") or {}).items():
             if hcfg is None:
                 continue
             args = {k: v for k, v in hcfg.items() if k != "priority"}
@@ -165,9 +159,8 @@ class Runner:
                 raise DetregError(f"hooks.{name}: {hcfg['type']} is not a detreg.engine.Hook subclass")
             if hcfg.get("priority") is not None:
                 hook.priority = int(hcfg["priority"])
-            built.append((hook.priority, index, name, hook))
-        built.sort(key=lambda t: (t[0], t[1]))
-        return [(name, hook) for _, _, name, hook in built]
+            built.append((name, hook))
+        return order_hooks(built, lambda h: h.priority)
 
     # ------------------------------------------------------------------ building
     def _build_data(self) -> None:
@@ -258,14 +251,27 @@ class Runner:
             self.train_loader.set_epoch(self.epoch)
         self.model.train()
         self.train_step.start_epoch(self)
+        try:
+            steps = len(self.train_loader)
+        except TypeError:
+            steps = None
+        self.storage = EpochStorage(self.epoch, self.iter, steps)
         self.call("before_epoch")
         for i, batch in enumerate(self.train_loader):
             self.step_in_epoch = i
             self.batch = batch
+            self.storage.begin_step()
             self.call("before_step")
-            self.outputs = self.train_step.step(self, batch)
-            if self.world_size > 1:  # hooks (the logger) see the mean over ranks
-                self.outputs = dist.reduce_dict(self.outputs)
+            self.storage.put_scalars(self.train_step.step(self, batch))
+            if self.world_size > 1:  # writers see the mean over ranks (hook scalars included)
+                self.storage.latest = dist.reduce_dict(self.storage.latest)
+            self.outputs = self.storage.latest
+            self.storage.end_step(
+                self.iter,
+                [float(g["lr"]) for g in self.optimizer.param_groups],
+                [str(g.get("name", "")) for g in self.optimizer.param_groups],
+                _batch_size(batch),
+            )
             self.call("after_step")
             self.iter += 1
         self.batch = None
@@ -275,22 +281,29 @@ class Runner:
             self.metrics = dist.broadcast_object(self.metrics)
 
     def validate(self, evaluate: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """Run ``evaluate`` between ``before_val`` and ``after_val``; keep its metrics."""
+        """Run ``evaluate`` between ``before_val`` and ``after_val``; keep its metrics.
+
+        The metrics and the time the evaluation took go to ``storage`` for the writers.
+        """
         self.call("before_val")
+        start = time.time()
         self.metrics = dict(evaluate())
+        self.storage.put_val(self.metrics, time.time() - start)
         self.call("after_val")
         return self.metrics
 
     # ------------------------------------------------------------------ checkpoints
     def checkpoint_state(self) -> dict[str, Any]:
-        """The plain-state checkpoint dict of the current moment (see ``engine.checkpoint``)."""
+        """The plain-state checkpoint dict of the current moment (see ``engine.checkpoint``).
+
+        Hooks add their own top-level entries in ``on_save_checkpoint`` (``EMAHook``:
+        ``ema``); the GradScaler state is the train step's (``train_step["scaler"]``).
+        """
         hooks = {name: hook.state_dict() for name, hook in self.hooks if hasattr(hook, "state_dict")}
         ckpt = {
             "model": self.unwrapped_model.state_dict(),
-            "ema": self.ema.state_dict() if self.ema is not None else None,
             "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
             "scheduler": self.scheduler.state_dict() if hasattr(self.scheduler, "state_dict") else None,
-            "scaler": None,
             "train_step": self.train_step.state_dict() if hasattr(self.train_step, "state_dict") else None,
             "hooks": hooks,
             "epoch": self.epoch + (1 if self.epoch_complete else 0),
@@ -299,8 +312,6 @@ class Runner:
             "versions": {"detreg": __version__, "torch": str(torch.__version__)},
             "rng": _rng_state(),
         }
-        if ckpt["train_step"] and ckpt["train_step"].get("scaler") is not None:
-            ckpt["scaler"] = ckpt["train_step"]["scaler"]
         self.call("on_save_checkpoint", ckpt)
         return ckpt
 
@@ -318,8 +329,6 @@ class Runner:
             self.unwrapped_model.load_state_dict(ckpt["model"])
         except RuntimeError as exc:
             raise DetregError(f"{path}: the checkpoint's model does not match the config's: {exc}") from None
-        if self.ema is not None and ckpt.get("ema"):
-            self.ema.load_state_dict(ckpt["ema"])
         if self.optimizer is not None and ckpt.get("optimizer"):
             self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.scheduler is not None and ckpt.get("scheduler"):
@@ -396,12 +405,45 @@ def pick_device(spec: Any, local_rank: int) -> torch.device:
         raise DetregError(f"train.device: {exc}") from None
 
 
+def _batch_size(batch: Any) -> int:
+    img = batch.get("img") if isinstance(batch, dict) else None
+    return int(img.shape[0]) if img is not None and hasattr(img, "shape") else 0
+
+
+class _StdoutHandler(logging.StreamHandler):
+    """Training output (below WARNING) to stdout, looked up at each write (pytest swaps it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+        self.addFilter(lambda record: record.levelno < logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.setStream(sys.stdout)
+        super().emit(record)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Warnings and errors to stderr, looked up at each write."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+        self.setLevel(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.setStream(sys.stderr)
+        super().emit(record)
+
+
 def _make_logger(rank: int) -> logging.Logger:
+    """The ``detreg`` logger: progress and summaries on stdout, warnings/errors on stderr."""
     logger = logging.getLogger("detreg")
+    for h in [h for h in logger.handlers if getattr(h, "_detreg", False)]:
+        if not isinstance(h, (_StdoutHandler, _StderrHandler)):
+            logger.removeHandler(h)
     if not any(getattr(h, "_detreg", False) for h in logger.handlers):
-        h = logging.StreamHandler(sys.stderr)
-        h._detreg = True  # type: ignore[attr-defined]
-        logger.addHandler(h)
+        for h in (_StdoutHandler(), _StderrHandler()):
+            h._detreg = True  # type: ignore[attr-defined]
+            logger.addHandler(h)
     fmt = "%(message)s" if rank == 0 else f"[rank {rank}] %(message)s"
     for h in logger.handlers:
         if getattr(h, "_detreg", False):

@@ -2,13 +2,16 @@
 
 A small swappable object (registered in ``STEPS``, chosen by ``train.step``). The runner
 calls ``start_epoch(runner)`` at each epoch start and ``step(runner, batch)`` per batch;
-the step fires ``after_backward`` and, only when the optimizer really stepped,
-``after_optimizer_step`` through ``runner.call``.
+the step fires ``after_forward`` (with ``runner.step_record`` set, inside autocast: hooks
+add loss terms there), ``after_backward`` and, only when the optimizer really stepped,
+``after_optimizer_step`` through ``runner.call``. It owns the GradScaler and saves its
+state in its own ``state_dict`` (``checkpoint["train_step"]``).
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import sys
 from typing import TYPE_CHECKING, Any
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from detreg.engine import dist
+from detreg.engine.step_record import StepRecord
 from detreg.errors import DetregError
 from detreg.registry import STEPS
 
@@ -79,9 +83,16 @@ class TrainStep:
         self.skipped = 0
         self.scaler: torch.amp.GradScaler | None = None
         self._autocast: dict[str, Any] = {"enabled": False, "device_type": "cpu"}
+        self._forward_kwargs: dict[str, Any] = {}
 
     def setup(self, runner: Runner) -> None:
         """Pick autocast/GradScaler settings for the runner's device."""
+        forward = getattr(getattr(runner, "unwrapped_model", None), "forward", None)
+        try:
+            accepts = forward is not None and "return_outputs" in inspect.signature(forward).parameters
+        except (TypeError, ValueError):
+            accepts = False
+        self._forward_kwargs = {"return_outputs": True} if accepts else {}
         dev = torch.device(runner.device)
         amp = bool(runner.cfg["train"].get("amp", False))
         if dev.type == "cuda" and amp:
@@ -112,13 +123,22 @@ class TrainStep:
         images = batch["img"].to(runner.device, non_blocking=True).float().div_(255.0)
         targets = batch["targets"].to(runner.device, non_blocking=True)
         with torch.autocast(**self._autocast):
-            out = runner.model(images, targets, epoch=runner.epoch)
-        loss = out["loss"]
+            result = runner.model(images, targets, epoch=runner.epoch, **self._forward_kwargs)
+            out, raw = result if self._forward_kwargs else (result, None)
+            record = StepRecord(images, targets, raw, out)
+            runner.step_record = record
+            try:
+                runner.call("after_forward")
+            except BaseException:
+                runner.step_record = None
+                raise
+        runner.step_record = None  # frees the outputs; the graph lives on in ``loss``
+        loss = record.total_loss()
         finite = bool(torch.isfinite(loss).all())
         if runner.world_size > 1:  # all ranks skip together, or DDP's backward would hang
             finite = dist.all_true(finite)
         if not finite:
-            return self._skip(runner, out)
+            return self._skip(runner, record.scalars())
         scaled = loss * runner.world_size if runner.world_size > 1 else loss
         if self.scaler is not None:
             self.scaler.scale(scaled).backward()
@@ -128,11 +148,11 @@ class TrainStep:
         if runner.iter - self.last_opt_step >= runner.accumulate:
             self.last_opt_step = runner.iter
             if not self._grads_finite(runner):
-                return self._skip(runner, out, "gradient")
+                return self._skip(runner, record.scalars(), "gradient")
             self._optimizer_step(runner)
             self.nonfinite_in_row = 0
             runner.call("after_optimizer_step")
-        return {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in out.items()}
+        return record.scalars()
 
     def _grads_finite(self, runner: Runner) -> bool:
         """One fused check that every gradient is finite (before the optimizer applies them).
@@ -168,9 +188,7 @@ class TrainStep:
         self.skipped += 1
         runner.optimizer.zero_grad(set_to_none=True)
         if self.nonfinite_in_row >= self.max_nonfinite:
-            parts = ", ".join(
-                f"{k}={float(v.detach()) if torch.is_tensor(v) else v:.4g}" for k, v in out.items()
-            )
+            parts = ", ".join(f"{k}={v:.4g}" for k, v in out.items())
             raise DetregError(
                 f"{what} was not finite for {self.nonfinite_in_row} steps in a row (epoch {runner.epoch}, "
                 f"iter {runner.iter}: {parts}); try a lower optimizer.lr, train.amp=false, "

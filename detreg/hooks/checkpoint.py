@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from detreg.engine import Hook
 from detreg.engine.checkpoint import load_checkpoint, save_checkpoint
+from detreg.engine.hook import Hook, RunnerContract
 from detreg.registry import HOOKS
 
 
@@ -31,14 +31,12 @@ class CheckpointHook(Hook):
         self.save_last_n = save_last_n
         self.interval = interval
 
-    def after_epoch(self, runner: Any) -> None:
+    def after_epoch(self, runner: RunnerContract) -> None:
         """Save ``last.pt`` (and the epoch copy when due)."""
         state = runner.checkpoint_state()
         runner.save_checkpoint(runner.work_dir / "last.pt", state)
         done = runner.epoch + 1
-        keep = (self.save_last_n and runner.epoch >= runner.max_epochs - self.save_last_n) or (
-            self.interval and done % self.interval == 0
-        )
+        keep = self.in_last_epochs(runner, self.save_last_n) or self.every_n_epochs(runner, self.interval)
         if keep:
             runner.save_checkpoint(runner.work_dir / f"epoch_{done}.pt", state)
 
@@ -70,7 +68,7 @@ class BestCheckpointHook(Hook):
         self.best = -1.0
         self.best_stop_aug = -1.0
 
-    def after_val(self, runner: Any) -> None:
+    def after_val(self, runner: RunnerContract) -> None:
         """Compare the fresh metric with the best so far and save."""
         value = runner.metrics.get(self.metric)
         if value is None:
@@ -79,7 +77,7 @@ class BestCheckpointHook(Hook):
             )
             return
         value = float(value)
-        in_window = self.stop_aug_epochs and runner.epoch >= runner.max_epochs - self.stop_aug_epochs
+        in_window = self.in_last_epochs(runner, self.stop_aug_epochs)
         new_best = value >= self.best
         new_window_best = in_window and value > self.best_stop_aug
         if not (new_best or new_window_best):
@@ -101,7 +99,7 @@ class BestCheckpointHook(Hook):
         if new_window_best:
             runner.save_checkpoint(runner.work_dir / "best_stop_aug.pt", best_state)
 
-    def after_train(self, runner: Any) -> None:
+    def after_train(self, runner: RunnerContract) -> None:
         """Strip the best checkpoints for deployment."""
         if not (self.strip and runner.is_main):
             return

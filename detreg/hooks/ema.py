@@ -1,15 +1,12 @@
-"""``EMAHook``: keeps ``runner.ema``, a ``ModelEMA`` of the training model."""
+"""``EMAHook``: keeps an exponential moving average of the model and offers it for evaluation."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
-from detreg.engine.hook import Hook
+from detreg.engine.hook import Hook, RunnerContract
 from detreg.optim.ema import ModelEMA
 from detreg.registry import HOOKS
-
-if TYPE_CHECKING:
-    from detreg.engine.runner import Runner
 
 
 @HOOKS.register()
@@ -17,15 +14,14 @@ class EMAHook(Hook):
     """Exponential moving average of the weights (YOLOv6: decay 0.9999, tau 2000).
 
     ``before_train`` (after ``configure_model``, so QAT/distillation surgery is included)
-    sets ``runner.ema = ModelEMA(bare model)``; ``after_optimizer_step`` folds the model in,
-    once per real optimizer step. The EMA is kept on every rank (the models are identical
-    under DDP), so any rank can evaluate it.
+    builds its :class:`~detreg.optim.ema.ModelEMA` of the bare model and sets
+    ``runner.eval_model`` to the averaged module, so evaluation and ``best.pt`` use it;
+    ``after_optimizer_step`` folds the model in, once per real optimizer step. The EMA is
+    kept on every rank (the models are identical under DDP), so any rank can evaluate it.
 
-    Checkpoints: the runner saves ``runner.ema.state_dict()`` (averaged weights and
-    ``updates``) under ``checkpoint["ema"]`` and, on resume, calls
-    ``runner.ema.load_state_dict()`` **after** the ``before_train`` hooks ran. This hook
-    relies on that order: it builds a fresh EMA in ``before_train`` that the checkpoint
-    then overwrites. The hook itself has no state.
+    Checkpoints: ``on_save_checkpoint`` writes the EMA state (averaged weights and
+    ``updates``) under the top-level ``checkpoint["ema"]`` (what eval/export/infer load
+    first), ``on_load_checkpoint`` restores it on resume (``before_train`` ran before).
     """
 
     priority = 30
@@ -33,11 +29,28 @@ class EMAHook(Hook):
     def __init__(self, decay: float = 0.9999, tau: float = 2000.0) -> None:
         self.decay = decay
         self.tau = tau
+        self.ema: ModelEMA | None = None
 
-    def before_train(self, runner: Runner) -> None:
-        """Create ``runner.ema`` from the (unwrapped) model."""
-        runner.ema = ModelEMA(runner.unwrapped_model, decay=self.decay, tau=self.tau)
+    def before_train(self, runner: RunnerContract) -> None:
+        """Average the (unwrapped) model from here on; evaluate the average."""
+        self.ema = ModelEMA(runner.unwrapped_model, decay=self.decay, tau=self.tau)
+        runner.eval_model = self.ema.module
 
-    def after_optimizer_step(self, runner: Runner) -> None:
+    def after_optimizer_step(self, runner: RunnerContract) -> None:
         """Fold the just-updated weights into the average."""
-        runner.ema.update(runner.unwrapped_model)
+        self.ema.update(runner.unwrapped_model)
+
+    def on_save_checkpoint(self, runner: RunnerContract, checkpoint: dict[str, Any]) -> None:
+        """Store the EMA under ``checkpoint["ema"]``."""
+        if self.ema is not None:
+            checkpoint["ema"] = self.ema.state_dict()
+
+    def on_load_checkpoint(self, runner: RunnerContract, checkpoint: dict[str, Any]) -> None:
+        """Restore the EMA saved by :meth:`on_save_checkpoint` (warn when there is none)."""
+        state = checkpoint.get("ema")
+        if self.ema is None:
+            return
+        if state:
+            self.ema.load_state_dict(state)
+        else:
+            runner.logger.warning("resume: the checkpoint has no EMA state; the EMA starts from the model")

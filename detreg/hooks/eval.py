@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from detreg.engine import Hook, dist
+from detreg.engine import dist
+from detreg.engine.hook import Hook, RunnerContract
 from detreg.registry import EVALUATORS, HOOKS
 
 
@@ -64,7 +65,7 @@ class EvalHook(Hook):
         self.plots = plots
         self._ready = False
 
-    def after_epoch(self, runner: Any) -> None:
+    def after_epoch(self, runner: RunnerContract) -> None:
         """Evaluate when the schedule says so (main process; the others wait)."""
         if not should_evaluate(
             runner.epoch, runner.max_epochs, self.interval, self.heavy_eval_range, self.final_only
@@ -76,7 +77,7 @@ class EvalHook(Hook):
             runner.logger.warning("EvalHook: no data.val in the config; nothing to evaluate")
         dist.barrier()
 
-    def evaluate(self, runner: Any) -> dict[str, Any]:
+    def evaluate(self, runner: RunnerContract) -> dict[str, Any]:
         """One evaluation pass through ``runner.validate``."""
         from detreg.evaluation.loop import run_evaluation
         from detreg.evaluation.table import format_table
@@ -106,7 +107,7 @@ class EvalHook(Hook):
             metrics.get("mAP50", 0.0),
             format_table(metrics),
         )
-        last = runner.epoch + 1 >= runner.max_epochs
+        last = self.is_last_epoch(runner)
         if self.plots == "always" or (self.plots == "final" and last):
             try:
                 self.evaluator.save_plots(runner.work_dir / "plots")

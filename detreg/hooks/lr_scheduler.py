@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
 
-from detreg.engine.hook import Hook
+from detreg.engine.hook import Hook, RunnerContract
 from detreg.registry import HOOKS
-
-if TYPE_CHECKING:
-    from detreg.engine.runner import Runner
 
 # With gradient accumulation the first scheduler step may come before the first
 # optimizer step; torch warns about that, harmlessly here.
@@ -34,12 +30,12 @@ class LRSchedulerHook(Hook):
     def __init__(self, by_epoch: bool | None = None) -> None:
         self.by_epoch = by_epoch
 
-    def _by_epoch(self, runner: Runner) -> bool:
+    def _by_epoch(self, runner: RunnerContract) -> bool:
         if self.by_epoch is not None:
             return self.by_epoch
         return bool(getattr(runner.scheduler, "by_epoch", True))
 
-    def before_epoch(self, runner: Runner) -> None:
+    def before_epoch(self, runner: RunnerContract) -> None:
         """Move a detreg schedule to the runner's position if they disagree."""
         sched = runner.scheduler
         if sched is None or not hasattr(sched, "set_position"):
@@ -48,18 +44,18 @@ class LRSchedulerHook(Hook):
         if sched.last_epoch != expected:
             sched.set_position(expected)
 
-    def after_step(self, runner: Runner) -> None:
+    def after_step(self, runner: RunnerContract) -> None:
         """Per-iteration stepping."""
         if runner.scheduler is not None and not self._by_epoch(runner):
             self._step(runner)
 
-    def after_epoch(self, runner: Runner) -> None:
+    def after_epoch(self, runner: RunnerContract) -> None:
         """Per-epoch stepping (before the checkpoint hooks save it)."""
         if runner.scheduler is not None and self._by_epoch(runner):
             self._step(runner)
 
     @staticmethod
-    def _step(runner: Runner) -> None:
+    def _step(runner: RunnerContract) -> None:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_EARLY_STEP_WARNING)
             runner.scheduler.step()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from detreg.engine import Hook
 from detreg.engine.checkpoint import load_checkpoint, load_matching, model_state
+from detreg.engine.hook import Hook, RunnerContract
 from detreg.registry import HOOKS
 
 
@@ -29,7 +27,7 @@ class LoadWeightsHook(Hook):
         self.prefer_ema = prefer_ema
         self.strict = strict
 
-    def configure_model(self, runner: Any) -> None:
+    def configure_model(self, runner: RunnerContract) -> None:
         """Load and report."""
         from detreg.errors import DetregError
 

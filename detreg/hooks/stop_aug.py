@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from detreg.engine import Hook
+from detreg.engine.hook import Hook, RunnerContract
 from detreg.registry import HOOKS
 
 
@@ -28,9 +27,9 @@ class StopAugHook(Hook):
         self.transforms = tuple(transforms)
         self.applied = False
 
-    def before_epoch(self, runner: Any) -> None:
+    def before_epoch(self, runner: RunnerContract) -> None:
         """Switch the transforms off once the window is reached."""
-        if self.applied or runner.epoch < runner.max_epochs - self.epochs:
+        if self.applied or not self.in_last_epochs(runner, self.epochs):
             return
         runner.train_loader.disable_transforms(self.transforms)
         self.applied = True

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from detreg.engine.hook import Hook
+from detreg.engine.hook import Hook, RunnerContract
 from detreg.optim.scaling import NOMINAL_BATCH_SIZE, nominal_accumulate
 from detreg.registry import HOOKS
-
-if TYPE_CHECKING:
-    from detreg.engine.runner import Runner
 
 
 def interp(t: float, end: float, y0: float, y1: float) -> float:
@@ -66,13 +63,13 @@ class WarmupHook(Hook):
         self.warmup_momentum = warmup_momentum
         self.nominal_batch_size = nominal_batch_size
 
-    def before_train(self, runner: Runner) -> None:
+    def before_train(self, runner: RunnerContract) -> None:
         """Remember each group's final lr/momentum (kept if the optimizer already has them)."""
         for group in runner.optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
             group.setdefault("initial_momentum", _momentum(group))
 
-    def before_step(self, runner: Runner) -> None:
+    def before_step(self, runner: RunnerContract) -> None:
         """Set lr, momentum and ``runner.accumulate`` for global step ``runner.iter``."""
         t = runner.iter
         end = warmup_iters(self.warmup_epochs, len(runner.train_loader), self.min_warmup_iters)
@@ -87,7 +84,7 @@ class WarmupHook(Hook):
             else:
                 runner.accumulate = nominal_accumulate(bs, self.nominal_batch_size)
 
-    def _apply_lr_momentum(self, runner: Runner, t: int, end: int) -> None:
+    def _apply_lr_momentum(self, runner: RunnerContract, t: int, end: int) -> None:
         groups = runner.optimizer.param_groups
         targets = _target_lrs(runner)
         for group, target in zip(groups, targets):
@@ -98,7 +95,7 @@ class WarmupHook(Hook):
                 _set_momentum(group, interp(t, end, self.warmup_momentum, final))
 
 
-def _target_lrs(runner: Runner) -> list[float]:
+def _target_lrs(runner: RunnerContract) -> list[float]:
     """The lr each group should reach at the end of warmup, at the runner's position."""
     sched = runner.scheduler
     if sched is not None and hasattr(sched, "lrs_at"):

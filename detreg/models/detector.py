@@ -80,8 +80,17 @@ class Detector(nn.Module):
         """Strides of the output levels."""
         return list(self.head.strides)
 
-    def forward(self, images: Tensor, targets: Tensor | None = None, epoch: int = 0) -> Any:
-        """Loss dict when ``targets`` ([N,6]) is given, else decoded ``[B, A, 4 + nc]``."""
+    def forward(
+        self, images: Tensor, targets: Tensor | None = None, epoch: int = 0, return_outputs: bool = False
+    ) -> Any:
+        """Loss dict when ``targets`` ([N,6]) is given, else decoded ``[B, A, 4 + nc]``.
+
+        With ``targets`` and ``return_outputs``, ``(loss dict, head outputs)``: the head's raw
+        training dict (``feats``: the per-level neck features, ``cls``: class logits
+        ``[B, A, nc]``, ``reg``: box distributions ``[B, A, 4*(reg_max+1)]``, ``strides``),
+        as computed (under autocast: in its dtype), for hooks such as distillation. The
+        loss is the same either way.
+        """
         feats = self.neck(self.backbone(images))
         if targets is None:
             return self.head(feats, decode=True)
@@ -92,10 +101,12 @@ class Detector(nn.Module):
         outputs = self.head(feats)
         dev = images.device.type
         if torch.is_autocast_enabled(dev):  # the loss and the assignment always run in fp32
-            outputs = {k: v if k == "feats" else _to_float(v) for k, v in outputs.items()}
+            fp32 = {k: v if k == "feats" else _to_float(v) for k, v in outputs.items()}
             with torch.autocast(dev, enabled=False):
-                return self.loss(outputs, targets.float(), img_size=tuple(images.shape[-2:]), epoch=epoch)
-        return self.loss(outputs, targets, img_size=tuple(images.shape[-2:]), epoch=epoch)
+                losses = self.loss(fp32, targets.float(), img_size=tuple(images.shape[-2:]), epoch=epoch)
+        else:
+            losses = self.loss(outputs, targets, img_size=tuple(images.shape[-2:]), epoch=epoch)
+        return (losses, outputs) if return_outputs else losses
 
     @torch.no_grad()
     def predict(

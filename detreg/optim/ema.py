@@ -1,4 +1,9 @@
-"""``ModelEMA``: an exponential moving average of a model's weights (YOLOv6 style)."""
+"""``ModelEMA``: an exponential moving average of a model's weights and buffers.
+
+One class serves every averaged model: the evaluation EMA of ``EMAHook`` (YOLOv6's ramp,
+decay 0.9999, tau 2000) and a semi-supervised teacher (its own decay; ``tau=0`` for a
+constant decay), both averaging parameters *and* BN running statistics of the student.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,12 @@ from torch import nn
 
 
 def ema_decay(updates: int, decay: float = 0.9999, tau: float = 2000.0) -> float:
-    """YOLOv6's ramp ``d(u) = decay * (1 - exp(-u / tau))`` (small early, -> decay)."""
+    """YOLOv6's ramp ``d(u) = decay * (1 - exp(-u / tau))`` (small early, -> decay).
+
+    ``tau <= 0`` means no ramp: ``decay`` from the first update (a mean-teacher EMA).
+    """
+    if tau <= 0:
+        return decay
     return decay * (1 - math.exp(-updates / tau))
 
 

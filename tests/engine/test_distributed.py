@@ -53,7 +53,9 @@ def _config(path: Path, data: Path, work_dir: Path, probe: str, epochs: int = 2)
             train: {{epochs: {epochs}, batch_size: 4, img_size: 64, workers: 0, amp: false, device: cpu}}
             work_dir: {work_dir}
             hooks:
-              logger: {{type: LoggerHook, tensorboard: false, plots: false, plot_batch: false, val_images: 0}}
+              metrics: {{type: MetricsFileHook, plots: false}}
+              tensorboard: null
+              images: null
               eval: {{type: EvalHook, interval: 1}}
               probe: {probe}
             """

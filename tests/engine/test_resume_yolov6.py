@@ -75,7 +75,7 @@ def yolov6n_overrides(data: Path, work_dir: Path, stop_aug: int, crash: int | No
         "hooks.eval.interval=2",
         "hooks.eval.heavy_eval_range=0",
         "hooks.eval.plots=never",
-        "hooks.logger.progress=false",
+        "hooks.progress.bar=false",
         f"hooks.crash={{type: {__name__}.CrashHook, at_epoch: {'null' if crash is None else crash}}}",
     ]
 
@@ -130,9 +130,13 @@ def test_crash_and_resume_equals_uninterrupted_run(
 
     assert resumed.iter == full.iter == 12
     assert resumed.train_step.last_opt_step == full.train_step.last_opt_step
-    assert resumed.ema.updates == full.ema.updates
+    assert dict(resumed.hooks)["ema"].ema.updates == dict(full.hooks)["ema"].ema.updates
     assert_same_state(full.unwrapped_model.state_dict(), resumed.unwrapped_model.state_dict(), "model")
-    assert_same_state(full.ema.module.state_dict(), resumed.ema.module.state_dict(), "ema")
+    assert_same_state(
+        dict(full.hooks)["ema"].ema.module.state_dict(),
+        dict(resumed.hooks)["ema"].ema.module.state_dict(),
+        "ema",
+    )
     opt_a, opt_b = full.optimizer.state_dict(), resumed.optimizer.state_dict()
     for sa, sb in zip(opt_a["state"].values(), opt_b["state"].values()):
         assert_same_state(sa, sb, "optimizer state")
@@ -159,4 +163,8 @@ def test_a_finished_run_stays_resumable_and_extends(tiny_data: Path, full: Runne
     longer = train(
         tiny_data, full.work_dir, STOP_AUG, resume=full.work_dir / "last.pt", extra=["train.epochs=5"]
     )
-    assert longer.start_epoch == 4 and longer.iter == 15 and longer.ema.updates > full.ema.updates
+    assert (
+        longer.start_epoch == 4
+        and longer.iter == 15
+        and dict(longer.hooks)["ema"].ema.updates > dict(full.hooks)["ema"].ema.updates
+    )

@@ -82,18 +82,53 @@ def test_state_round_trip_weights_only():
     assert fresh.current_decay() == pytest.approx(ema_decay(4))
 
 
-def test_hook_creates_and_updates():
+def test_hook_creates_updates_and_offers_the_eval_model():
     hook = HOOKS.build({"type": "EMAHook", "decay": 0.999, "tau": 10})
     assert isinstance(hook, EMAHook) and hook.priority == 30
     model = one_param(1.0)
-    runner = SimpleNamespace(model=nn.DataParallel(model), unwrapped_model=model, ema=None)
+    runner = SimpleNamespace(model=nn.DataParallel(model), unwrapped_model=model, eval_model=None)
     hook.before_train(runner)
-    assert isinstance(runner.ema, ModelEMA) and runner.ema.decay == 0.999 and runner.ema.tau == 10
-    assert isinstance(runner.ema.module, nn.Linear)
-    assert runner.ema.module.weight is not model.weight
+    assert isinstance(hook.ema, ModelEMA) and hook.ema.decay == 0.999 and hook.ema.tau == 10
+    assert runner.eval_model is hook.ema.module  # evaluation and best.pt use the average
+    assert isinstance(hook.ema.module, nn.Linear) and hook.ema.module.weight is not model.weight
     with torch.no_grad():
         model.weight.fill_(2.0)
     hook.after_optimizer_step(runner)
     d = 0.999 * (1 - math.exp(-1 / 10))
-    assert runner.ema.updates == 1
-    assert runner.ema.module.weight.item() == pytest.approx(d + (1 - d) * 2.0, rel=1e-6)
+    assert hook.ema.updates == 1
+    assert hook.ema.module.weight.item() == pytest.approx(d + (1 - d) * 2.0, rel=1e-6)
+
+
+def test_hook_state_travels_through_checkpoint_events():
+    """The EMA is saved under the top-level "ema" key and restored on resume, by the hook alone."""
+    model = one_param(1.0)
+    runner = SimpleNamespace(model=model, unwrapped_model=model, eval_model=None)
+    hook = EMAHook(decay=0.9, tau=3)
+    hook.before_train(runner)
+    for value in (2.0, 5.0):
+        with torch.no_grad():
+            model.weight.fill_(value)
+        hook.after_optimizer_step(runner)
+    ckpt: dict = {"model": model.state_dict()}
+    hook.on_save_checkpoint(runner, ckpt)
+    assert ckpt["ema"]["updates"] == 2 and set(ckpt["ema"]["module"]) == set(model.state_dict())
+
+    fresh_runner = SimpleNamespace(model=model, unwrapped_model=model, eval_model=None)
+    fresh = EMAHook(decay=0.9, tau=3)
+    fresh.before_train(fresh_runner)
+    fresh.on_load_checkpoint(fresh_runner, ckpt)
+    assert fresh.ema.updates == 2 and fresh_runner.eval_model is fresh.ema.module
+    assert fresh.ema.module.weight.item() == hook.ema.module.weight.item()
+
+
+def test_constant_decay_for_a_teacher():
+    """tau <= 0: the decay holds from the first update (a mean teacher), BN buffers averaged too."""
+    assert ema_decay(1, decay=0.99, tau=0) == 0.99 and ema_decay(10**6, decay=0.99, tau=0) == 0.99
+    student = nn.Sequential(nn.Conv2d(1, 1, 1), nn.BatchNorm2d(1))
+    teacher = ModelEMA(student, decay=0.5, tau=0)
+    student.train()
+    student(torch.full((2, 1, 2, 2), 4.0))  # moves the BN running mean
+    teacher.update(student)
+    assert teacher.module[1].running_mean.item() == pytest.approx(
+        0.5 * 0 + 0.5 * student[1].running_mean.item()
+    )

@@ -23,7 +23,13 @@ class StepLog(Hook):
     def after_step(self, runner) -> None:
         g = runner.optimizer.param_groups
         self.rows.append(
-            (runner.iter, [x["lr"] for x in g], g[0]["momentum"], runner.accumulate, runner.ema.updates)
+            (
+                runner.iter,
+                [x["lr"] for x in g],
+                g[0]["momentum"],
+                runner.accumulate,
+                dict(runner.hooks)["ema"].ema.updates,
+            )
         )
 
     def after_epoch(self, runner) -> None:
@@ -58,12 +64,15 @@ def test_values_per_step_and_resume(toy_config, tmp_path: Path) -> None:
     assert all(math.isclose(x, base * lf1) for x in lrs) and math.isclose(momentum, 0.937)
     assert accumulate == 2  # 8 / 4
     assert full.scheduler.last_epoch == 4
-    assert full.ema.updates == rows[-1][4] > 0
+    assert dict(full.hooks)["ema"].ema.updates == rows[-1][4] > 0
 
     resumed = run(path, tmp_path / "res", resume=tmp_path / "full" / "epoch_1.pt")
     assert dict(resumed.hooks)["log"].rows == rows[6:]
-    for a, b in ((full.unwrapped_model, resumed.unwrapped_model), (full.ema.module, resumed.ema.module)):
+    for a, b in (
+        (full.unwrapped_model, resumed.unwrapped_model),
+        (dict(full.hooks)["ema"].ema.module, dict(resumed.hooks)["ema"].ema.module),
+    ):
         sa, sb = a.state_dict(), b.state_dict()
         for k in sa:
             torch.testing.assert_close(sa[k], sb[k], rtol=0, atol=0, msg=k)
-    assert resumed.ema.updates == full.ema.updates
+    assert dict(resumed.hooks)["ema"].ema.updates == dict(full.hooks)["ema"].ema.updates

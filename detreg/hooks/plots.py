@@ -1,4 +1,4 @@
-"""Pictures for :class:`~detreg.hooks.logger.LoggerHook`: prediction mosaics, results grid.
+"""Pictures of the writer hooks: prediction mosaics (``ImagesHook``), results grid (``MetricsFileHook``).
 
 Boxes are drawn by :mod:`detreg.data.draw` (``draw_mosaic``, ``draw_batch``: the one
 drawing module, same class colours everywhere; re-exported here). Everything here is a
@@ -19,7 +19,10 @@ from detreg.data.draw import draw_mosaic
 __all__ = ["draw_mosaic", "save_rgb", "curve_keys"]
 
 #: Keys of a ``metrics.jsonl`` record that are bookkeeping, not curves.
-BOOKKEEPING_KEYS = frozenset({"epoch", "iter", "time", "val_time", "skipped", "lr"})
+BOOKKEEPING_KEYS = frozenset({"epoch", "iter", "time", "val_time", "skipped", "lr", "lr_groups"})
+
+#: How the optimizer's param-group names (``detreg.optim.param_groups``) are shown.
+LR_GROUP_LABELS = {"weight": "lr (weights)", "norm": "lr (BN)", "bias": "lr (bias)"}
 
 
 def save_rgb(path: str | Path, image: np.ndarray) -> Path:
@@ -36,7 +39,7 @@ def curve_keys(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[str]]
     """The numeric series of ``records``: ``(train_keys, val_keys)``, first seen first.
 
     A record lists its losses before ``lr`` and its metrics after it (the order
-    ``LoggerHook`` writes), which is how the two kinds are told apart.
+    ``EpochStorage.record`` builds), which is how the two kinds are told apart.
     """
     train: list[str] = []
     val: list[str] = []
@@ -55,8 +58,10 @@ def curve_keys(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[str]]
 def plot_results(records: Sequence[dict[str, Any]], path: str | Path, max_panels: int = 16) -> Path | None:
     """Draw every curve of ``metrics.jsonl`` records vs epoch into one PNG grid.
 
-    One panel per loss and metric, plus ``lr`` (one line per param group). Returns the
-    path, or ``None`` when there is nothing to plot.
+    One panel per loss and metric, plus ``lr`` (one line per param group, labelled by
+    meaning when the records name the groups). A curve that is 0 in every epoch (a DFL
+    loss of a model without DFL) gets no panel. Returns the path, or ``None`` when there
+    is nothing to plot.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -66,6 +71,8 @@ def plot_results(records: Sequence[dict[str, Any]], path: str | Path, max_panels
     if not records:
         return None
     losses, metrics = curve_keys(records)
+    losses = [k for k in losses if not _always_zero(records, k)]
+    metrics = [k for k in metrics if not _always_zero(records, k)]
     first = [k for k in ("mAP50_95", "mAP50") if k in metrics]
     metrics = first + [k for k in metrics if k not in first]
     panels: list[str] = losses + (["lr"] if any(r.get("lr") for r in records) else []) + metrics
@@ -80,9 +87,11 @@ def plot_results(records: Sequence[dict[str, Any]], path: str | Path, max_panels
         ax = fig.add_subplot(rows, cols, i + 1)
         if key == "lr":
             n_groups = max(len(r.get("lr") or []) for r in records)
+            names = next((r["lr_groups"] for r in reversed(records) if r.get("lr_groups")), [])
             for g in range(n_groups):
                 pts = [(r["epoch"], r["lr"][g]) for r in records if r.get("lr") and len(r["lr"]) > g]
-                ax.plot(*zip(*pts), marker=".", label=f"pg{g}")
+                name = names[g] if g < len(names) else ""
+                ax.plot(*zip(*pts), marker=".", label=LR_GROUP_LABELS.get(name, f"lr ({name or f'pg{g}'})"))
             if n_groups > 1:
                 ax.legend(fontsize=7)
         else:
@@ -99,3 +108,11 @@ def plot_results(records: Sequence[dict[str, Any]], path: str | Path, max_panels
         ax.grid(alpha=0.3)
     fig.savefig(str(path))
     return Path(path)
+
+
+def _always_zero(records: Sequence[dict[str, Any]], key: str) -> bool:
+    """True when ``key`` is 0 in every record that has it as a number."""
+    values = [
+        r[key] for r in records if isinstance(r.get(key), (int, float)) and not isinstance(r[key], bool)
+    ]
+    return bool(values) and all(v == 0 for v in values)
