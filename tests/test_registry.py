@@ -168,7 +168,7 @@ def test_construction_value_error_names_key_path(reg: Registry) -> None:
 
 
 def test_hook_with_misspelt_event_is_rejected() -> None:
-    with pytest.raises(TypeError, match="after_train_iter is not a hook event; did you mean 'after_train'"):
+    with pytest.raises(TypeError, match="after_train_iter is not a hook event; did you mean 'after_step'"):
 
         class Bad(Hook):
             def after_train_iter(self, runner: Any) -> None:

@@ -418,7 +418,7 @@ class _StdoutHandler(logging.StreamHandler):
         self.addFilter(lambda record: record.levelno < logging.WARNING)
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.setStream(sys.stdout)
+        self.stream = sys.stdout  # not setStream: it flushes the old stream, maybe closed
         super().emit(record)
 
 
@@ -430,7 +430,7 @@ class _StderrHandler(logging.StreamHandler):
         self.setLevel(logging.WARNING)
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.setStream(sys.stderr)
+        self.stream = sys.stderr
         super().emit(record)
 
 
