@@ -27,7 +27,9 @@ def run(args: argparse.Namespace) -> int:
     hooks = [(hook_priority(h), n, HOOKS.get(h["type"])) for n, h in order_hooks(configured, hook_priority)]
     print(f"hooks of {cfg.path} (lower priority runs first; ties keep config order)")
     for event in ALL_EVENTS:
-        rows = [f"{pr:>4}  {name} ({cls.__name__})" for pr, name, cls in hooks if event in overridden_events(cls)]
+        rows = [
+            f"{pr:>4}  {name} ({cls.__name__})" for pr, name, cls in hooks if event in overridden_events(cls)
+        ]
         print(f"{event}:")
         print("\n".join("  " + r for r in rows) if rows else "  -")
     return 0
