@@ -60,7 +60,6 @@ TRAIN_SCHEMA: dict[str, tuple[Any, Any]] = {
     "deterministic": (bool, False),
     "step": (dict, {"type": "TrainStep"}),
     "accumulate": (Annotated[int, Range(min=1)] | None, _OPTIONAL),
-    "pretrained": (str | None, _OPTIONAL),
     "find_unused_parameters": (bool, _OPTIONAL),
     "sync_bn": (bool, _OPTIONAL),
 }
@@ -68,8 +67,19 @@ TRAIN_SCHEMA: dict[str, tuple[Any, Any]] = {
 #: The knobs people change most, with their defaults (``train.<key>``).
 TRAIN_DEFAULTS: dict[str, Any] = {k: d for k, (_, d) in TRAIN_SCHEMA.items() if d is not _OPTIONAL}
 
+#: Every accepted key of the ``train`` section (a test checks that something reads each).
+TRAIN_KEYS = tuple(TRAIN_SCHEMA)
+
 #: Keys of the ``data`` section.
-DATA_KEYS = ("source", "synth", "train", "val", "unlabeled", "nc", "names", "loader", "val_batch_size")
+DATA_KEYS = ("source", "synth", "train", "val", "nc", "names", "loader", "val_batch_size")
+
+#: Keys people expect but nothing reads yet: rejected with what to do instead (a key that
+#: nothing reads must not pass validation).
+NOT_SUPPORTED_KEYS: dict[str, str] = {
+    "train.pretrained": "not supported (nothing reads it); to start from weights use "
+    "hooks.pretrained: {type: LoadWeightsHook, path: FILE}",
+    "data.unlabeled": "not supported (no train step reads unlabeled data yet); remove it",
+}
 
 #: Hooks every run has unless the config switches them off with ``hooks.<name>: null``.
 DEFAULT_HOOKS: dict[str, Any] = {
@@ -462,7 +472,9 @@ def _check_train(train: Mapping[str, Any]) -> list[str]:
     """Unknown ``train.*`` keys and values that do not fit :data:`TRAIN_SCHEMA`."""
     problems = []
     for key, value in train.items():
-        if key not in TRAIN_SCHEMA:
+        if f"train.{key}" in NOT_SUPPORTED_KEYS:
+            problems.append(f"train.{key}: {NOT_SUPPORTED_KEYS[f'train.{key}']}")
+        elif key not in TRAIN_SCHEMA:
             close = difflib.get_close_matches(str(key), sorted(TRAIN_SCHEMA), n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             problems.append(f"train.{key}: unknown key.{hint} Known: {', '.join(sorted(TRAIN_SCHEMA))}")
@@ -517,11 +529,13 @@ def _check_data(data: Any, registry: Any, ctx_names: set[str]) -> list[str]:
         return [f"data: must be a mapping with train/val datasets, got {type(data).__name__}"]
     problems = []
     for key in data:
-        if key not in DATA_KEYS:
+        if f"data.{key}" in NOT_SUPPORTED_KEYS:
+            problems.append(f"data.{key}: {NOT_SUPPORTED_KEYS[f'data.{key}']}")
+        elif key not in DATA_KEYS:
             close = difflib.get_close_matches(str(key), DATA_KEYS, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             problems.append(f"data.{key}: unknown key.{hint} Known: {', '.join(DATA_KEYS)}")
-    for split in ("train", "val", "unlabeled"):
+    for split in ("train", "val"):
         if data.get(split) is not None:
             problems += registry.check(data[split], f"data.{split}", ctx_names)
     return problems

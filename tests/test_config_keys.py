@@ -1,0 +1,40 @@
+"""No config key passes validation unless something reads it."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import detreg
+from detreg.config import DATA_KEYS, TRAIN_KEYS, load_config, run_context, validate
+
+PACKAGE = Path(detreg.__file__).parent
+
+
+def _readers_text() -> str:
+    """Every module's source except config.py (which lists the keys), plus ``run_context``
+    (which hands ``nc``/``names`` and the train sizes to components)."""
+    files = [p for p in PACKAGE.rglob("*.py") if p.name not in ("config.py", "_index.py")]
+    return "\n".join(p.read_text() for p in files) + inspect.getsource(run_context)
+
+
+def test_every_accepted_train_and_data_key_is_read_somewhere() -> None:
+    text = _readers_text()
+    unread = [f"train.{k}" for k in TRAIN_KEYS if f'"{k}"' not in text]
+    unread += [f"data.{k}" for k in DATA_KEYS if f'"{k}"' not in text]
+    assert not unread, f"accepted but read nowhere: {unread}"
+
+
+def test_keys_nothing_reads_yet_are_rejected_with_a_hint(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "_base_: yolov6n.yaml\n"
+        "train: {pretrained: weights.pt}\n"
+        "data:\n  unlabeled: {type: UnlabeledDataset, img_path: x}\n"
+    )
+    problems = validate(load_config(path))
+    assert any(
+        p.startswith(f"{path}:2: train.pretrained: not supported") and "LoadWeightsHook" in p
+        for p in problems
+    ), problems
+    assert any(p.startswith(f"{path}:4: data.unlabeled: not supported") for p in problems), problems
