@@ -17,9 +17,11 @@ SPLITS = ("train", "val", "test")
 
 
 def check(data_yaml: str | os.PathLike, workers: int | None = None, cache: bool = True) -> int:
-    """Scan every split of a data yaml; print the summary and one line per bad file.
+    """Scan every split of a data yaml; print the summary, one line per bad file and per image
+    without a label file, and the errors that make a split unusable.
 
-    Returns 0 when every image is usable, 1 when some are corrupt (they would be skipped).
+    Returns 0 when every image is usable, 1 when some are corrupt (they would be skipped) or a
+    split is unusable (no images, no label files, no boxes, class ids beyond ``nc``).
     """
     from detreg.data.data_yaml import load_data_yaml
     from detreg.data.io import img2label_path, list_images
@@ -47,11 +49,20 @@ def check(data_yaml: str | os.PathLike, workers: int | None = None, cache: bool 
             )
         else:
             images = list_images(src)
+            if not images:
+                print(f"{split}: error: no images in {src}")
+                worst = 1
+                continue
             report = scan(
                 images, [img2label_path(p) for p in images], data["nc"], cache_path=cache, workers=workers
             )
         print(f"{split}: {report.text()}")
-        worst = max(worst, 1 if report.counts["corrupt"] else 0)
+        errors = report.errors(data["nc"] if data["format"] != "coco" else None)
+        if not report.results:
+            errors.append("no images")
+        for e in errors:
+            print(f"{split}: error: {e}")
+        worst = max(worst, 1 if report.counts["corrupt"] or errors else 0)
     return worst
 
 
@@ -71,8 +82,15 @@ def _train_dataset(cfg_or_data_yaml: str | os.PathLike, img_size: int | None, se
     from detreg.data.pipelines import train_transforms
     from detreg.registry import DATASETS
 
-    with open(cfg_or_data_yaml, encoding="utf-8") as f:
-        raw = yaml.safe_load(f) or {}
+    path = Path(cfg_or_data_yaml)
+    if not path.is_file():
+        raise DetregError(f"no such file: {cfg_or_data_yaml} (a config or a data yaml)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise DetregError(f"{cfg_or_data_yaml}{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
     if isinstance(raw, dict) and ("model" in raw or "_base_" in raw or isinstance(raw.get("data"), dict)):
         from detreg.config import load_config, run_context
         from detreg.launch import resolve_data_source

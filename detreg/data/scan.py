@@ -1,9 +1,11 @@
 """Parallel verification of a dataset's images and labels, with a cache beside the labels.
 
-``scan(images, label_files, nc)`` checks every file in a thread pool (tqdm progress bar)
-and returns a :class:`ScanReport`: per-file results (bad files are marked, never raised)
-and a summary. The result is cached as JSON (``<labels dir>.cache.json``) keyed by a hash
-of every path, size and modification time (and ``nc``), so any change rescans.
+``scan(images, label_files, nc)`` checks every file in a thread pool (tqdm progress bar), decodes
+every image in full (JPEGs in worker processes that read libjpeg's warnings, see
+:mod:`detreg.data.decode_check`) and returns a :class:`ScanReport`: per-file results (bad files are
+marked, never raised), a summary and the dataset-level errors (:meth:`ScanReport.errors`). The
+result is cached as JSON (``<labels dir>.cache.json``) keyed by a hash of every path, size and
+modification time (and ``nc``), so any change rescans.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from detreg.data.checks import FileResult, check_file
+from detreg.data.checks import FileResult, apply_decoder_warning, check_file
+from detreg.data.decode_check import jpeg_warnings
 
 log = logging.getLogger("detreg.data")
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass
@@ -59,18 +62,57 @@ class ScanReport:
             f"({c['duplicates']} duplicate rows dropped); {c['boxes']} boxes"
         )
 
-    def problems(self) -> list[str]:
-        """One line per file that was skipped or repaired."""
+    def problems(self, missing: bool = False) -> list[str]:
+        """One line per file that was skipped or repaired (and, with ``missing``, per image
+        without a label file)."""
         out = []
         for r in self.results:
             if r.messages:
                 tag = "skipped" if r.status == "corrupt" else "fixed"
                 out.append(f"{tag}: {r.path}: {'; '.join(r.messages)}")
+            elif missing and r.status == "missing":
+                out.append(f"no labels: {r.path}: no label file {r.label_path} (trained as background)")
         return out
 
-    def text(self) -> str:
+    def text(self, missing: bool = True) -> str:
         """The summary followed by the per-file lines."""
-        return "\n".join([self.summary(), *self.problems()])
+        return "\n".join([self.summary(), *self.problems(missing)])
+
+    def class_ids(self) -> list[int]:
+        """Every class id the label files use (those beyond ``nc`` included)."""
+        ids = {int(c) for r in self.results for c in r.labels[:, 0]}
+        return sorted(ids | {c for r in self.results for c in r.rejected_classes})
+
+    def errors(self, nc: int | None) -> list[str]:
+        """What makes the whole set unusable, one line each: class ids beyond ``nc`` (the
+        data yaml's ``names`` is too short), no label file at all, no box at all."""
+        out = []
+        over = [r for r in self.results if nc is not None and any(c >= nc for c in r.rejected_classes)]
+        if over:
+            beyond = sorted({c for r in over for c in r.rejected_classes if c >= nc})
+            out.append(
+                f"the labels use class ids {_ids(self.class_ids())} but nc={nc} (ids {_ids(beyond)} "
+                f"are out of range in {len(over)} of {len(self.results)} images, e.g. {over[0].label_path}): "
+                f"give 'names' one entry per class"
+            )
+        labelled = [r for r in self.results if r.label_path is not None]
+        if labelled and all(r.status == "missing" for r in labelled):
+            out.append(
+                f"none of the {len(labelled)} images has a label file (looked for "
+                f"{labelled[0].label_path}, ...): labels go in labels/ beside images/"
+            )
+        elif labelled and not over and self.counts["boxes"] == 0:
+            out.append(f"no boxes: the label files of all {len(labelled)} images are empty or unusable")
+        return out
+
+
+def _ids(ids: Sequence[int]) -> str:
+    """``0-5`` for a run of consecutive ids, else ``0, 2, 7`` (at most 12 shown)."""
+    ids = sorted(ids)
+    if len(ids) > 2 and ids[-1] - ids[0] == len(ids) - 1:
+        return f"{ids[0]}-{ids[-1]}"
+    shown = ", ".join(str(i) for i in ids[:12])
+    return shown + (f", ... ({len(ids)} ids)" if len(ids) > 12 else "")
 
 
 def default_cache_path(label_files: Sequence[str] | None, images: Sequence[str]) -> str | None:
@@ -105,14 +147,15 @@ def _to_json(r: FileResult) -> list:
         r.fixed,
         r.duplicates,
         r.messages,
+        r.rejected_classes,
     ]
 
 
 def _from_json(x: list) -> FileResult:
-    path, label_path, shape, labels, status, fixed, dups, messages = x
+    path, label_path, shape, labels, status, fixed, dups, messages, rejected = x
     arr = np.asarray(labels, dtype=np.float32).reshape(-1, 5)
     shp = tuple(shape) if shape is not None else None
-    return FileResult(path, label_path, shp, arr, status, fixed, dups, list(messages))  # type: ignore[arg-type]
+    return FileResult(path, label_path, shp, arr, status, fixed, dups, list(messages), list(rejected))  # type: ignore[arg-type]
 
 
 def load_cache(path: str | None, key: str) -> list[FileResult] | None:
@@ -175,5 +218,18 @@ def scan(
 
             it = tqdm(it, total=len(images), desc=desc, unit="img", leave=False)
         results = list(it)
+    _decode_jpegs(results, workers)
     save_cache(cache_path, key, results)
     return ScanReport(results, from_cache=False, cache_path=cache_path)
+
+
+def _decode_jpegs(results: list[FileResult], workers: int) -> None:
+    """Decode every usable image's body in full (JPEGs only need it: see decode_check)."""
+    todo = [r for r in results if r.status != "corrupt"]
+    try:
+        said = jpeg_warnings([r.path for r in todo], workers=workers)
+    except (OSError, RuntimeError, AssertionError) as exc:  # no processes here (a daemon, a sandbox)
+        log.warning("cannot start decode workers (%s): JPEG bodies were not decoded in full", exc)
+        return
+    for r, warning in zip(todo, said):
+        apply_decoder_warning(r, warning)

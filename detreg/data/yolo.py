@@ -70,6 +70,9 @@ class YOLODataset(BaseDataset):
         labels = [img2label_path(p) for p in images]
         report = scan(images, labels, self._nc_hint, cache_path=self.cache, workers=self.scan_workers)
         self._log_report(report, f"{self.img_path}")
+        errors = report.errors(self._nc_hint)
+        if errors:  # training on this would silently learn nothing (or skip most of it)
+            raise DetregError(f"{self.img_path}: {errors[0]}")
         ids = self._ids_from_gt(images) if self._gt is not None else stem_ids(images)
         items = []
         for res, image_id in zip(report.results, ids):

@@ -15,6 +15,7 @@ from detreg.data.loader import build_dataloader
 from detreg.data.scan import scan
 from detreg.data.transforms import Mosaic, RandomAffine
 from detreg.data.yolo import YOLODataset
+from detreg.errors import DetregError
 
 BOX = "0.5 0.5 0.2 0.2"
 
@@ -90,10 +91,10 @@ def test_loader_skips_bad_files_and_survives_a_vanished_image(corpus: Path) -> N
     ds = YOLODataset(
         str(corpus / "images" / "train"),
         img_size=64,
-        class_names=["a", "b", "c"],
+        class_names=["a", "b", "c", "d"],  # with 3, class 3 in badcls.txt stops the load (test below)
         transforms=[Mosaic(prob=0.5), RandomAffine(degrees=5)],
     )
-    assert len(ds) == 10 and ds.report is not None and ds.report.counts["corrupt"] == 7
+    assert len(ds) == 11 and ds.report is not None and ds.report.counts["corrupt"] == 6
     os.remove(corpus / "images" / "train" / "000001.png")  # changed after the scan
     loader = build_dataloader(ds, batch_size=4, workers=0, seed=0)
     n = 0
@@ -102,12 +103,19 @@ def test_loader_skips_bad_files_and_survives_a_vanished_image(corpus: Path) -> N
         t = batch["targets"]
         assert t.shape[1] == 6 and bool(((t[:, 2:] >= 0) & (t[:, 2:] <= 1)).all())
         n += len(batch["paths"])
-    assert n == 10
+    assert n == 11
+
+
+def test_class_ids_beyond_names_stop_the_load(corpus: Path) -> None:
+    with pytest.raises(
+        DetregError, match=r"labels use class ids 0-3 but nc=3 \(ids 3 are out of range in 1 of"
+    ):
+        YOLODataset(str(corpus / "images" / "train"), img_size=64, class_names=["a", "b", "c"])
 
 
 def test_scan_cache_is_used_and_invalidated(corpus: Path) -> None:
     src = str(corpus / "images" / "train")
-    kw = {"img_size": 64, "class_names": ["a", "b", "c"]}
+    kw = {"img_size": 64, "class_names": ["a", "b", "c", "d"]}
     first = YOLODataset(src, **kw)
     assert first.report is not None and not first.report.from_cache
     cache = Path(first.report.cache_path)
@@ -121,9 +129,8 @@ def test_scan_cache_is_used_and_invalidated(corpus: Path) -> None:
     assert changed.report is not None and not changed.report.from_cache
     assert changed.report.counts["boxes"] == first.report.counts["boxes"] + 2
     assert changed.report.counts["empty"] == 0
-    other_nc = YOLODataset(src, img_size=64, class_names=["a", "b", "c", "d"])
-    assert other_nc.report is not None and not other_nc.report.from_cache
-    assert other_nc.report.counts["corrupt"] == 6  # class 3 is valid now
+    other_nc = YOLODataset(src, img_size=64, class_names=["a", "b", "c", "d", "e"])
+    assert other_nc.report is not None and not other_nc.report.from_cache  # nc is part of the key
 
 
 def test_unwritable_cache_folder_only_warns(corpus: Path, caplog) -> None:
