@@ -19,7 +19,6 @@ import argparse
 import json
 import math
 import os
-import shutil
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,6 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import yaml
+
+from detreg.data.synth_files import claim_output
 
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross", "ring")
 
@@ -304,13 +305,18 @@ def make_synth_dataset(
     tasks = []
     for split, n in counts.items():
         img_dir, lbl_dir = out / "images" / split, out / "labels" / split
-        for d in (img_dir, lbl_dir):
-            if d.exists():
-                shutil.rmtree(d)  # stale files from a bigger earlier run would corrupt the counts
-            d.mkdir(parents=True)
         for i in range(n):
             img_path, lbl_path = img_dir / f"{i:06d}.jpg", lbl_dir / f"{i:06d}.txt"
             tasks.append((seed, _SPLITS[split], i, size, img_path, lbl_path, shapes))
+    # only files an earlier synthetic set wrote are replaced (stale ones from a bigger run
+    # would corrupt the counts); anything else there stops us before a file is touched
+    planned = [p for t in tasks for p in t[4:6]]
+    planned += [out / "annotations" / "instances_val.json", out / "data.yaml"]
+    params = {"n_train": n_train, "n_val": n_val, "size": size, "seed": seed, "classes": list(shapes)}
+    claim_output(out, planned, params)
+    for split in counts:
+        for d in (out / "images" / split, out / "labels" / split):
+            d.mkdir(parents=True, exist_ok=True)
     workers = workers or min(8, os.cpu_count() or 1)
     if workers > 1 and len(tasks) > 1:
         with ThreadPoolExecutor(workers) as ex:

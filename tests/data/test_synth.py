@@ -113,7 +113,7 @@ def test_deterministic(ds: Path, tmp_path: Path) -> None:
     again = make_synth_dataset(tmp_path / "b", n_train=N_TRAIN, n_val=N_VAL, size=SIZE, seed=3, workers=1)
     a, b = _all_files(ds.parent), _all_files(again.parent)
     a.pop("data.yaml"), b.pop("data.yaml")
-    assert a.keys() == b.keys() and len(a) == 2 * (N_TRAIN + N_VAL) + 1
+    assert a.keys() == b.keys() and len(a) == 2 * (N_TRAIN + N_VAL) + 2  # + coco json, marker
     assert all(a[k] == b[k] for k in a)
     other = make_synth_dataset(tmp_path / "c", n_train=4, n_val=0, size=SIZE, seed=4)
     c = _all_files(other.parent)
