@@ -102,7 +102,7 @@ def load_detector(
     weights themselves. Returns ``(model, class_names, checkpoint)``.
     """
     from detreg.config import run_context
-    from detreg.engine.checkpoint import load_checkpoint, model_state
+    from detreg.engine.checkpoint import load_checkpoint, load_model_state, model_state
     from detreg.registry import MODELS
 
     ckpt = load_checkpoint(check_weights(weights))
@@ -119,12 +119,7 @@ def load_detector(
     names = class_names(cfg, ckpt, int(nc))
     ctx["class_names"] = names
     model = MODELS.build(cfg.data["model"], "model", ctx)
-    try:
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    except RuntimeError as exc:
-        raise DetregError(
-            f"{weights}: the weights do not match the config's model: {str(exc).splitlines()[0]}"
-        ) from None
+    load_model_state(model, {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, weights)
     model.eval()
     if fuse and hasattr(model, "fuse"):
         model.fuse()

@@ -110,27 +110,69 @@ def _remove_quietly(tmp: str | None) -> None:
             pass
 
 
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since 1.6
+PICKLE_MAGIC = b"\x80"  # the legacy format: a pickle, protocol 2+
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint with ``torch.load(weights_only=True)``.
 
-    Refuses files holding pickled objects (modules, arbitrary classes) with a clear error.
+    Anything else given as a checkpoint (an ONNX model, a YAML file, an empty or random
+    file) is "not a detreg checkpoint", said in one line; a file holding pickled objects
+    (modules, arbitrary classes) is refused by name. PyTorch's advice to retry with
+    ``weights_only=False`` is never repeated: that would run the file's code.
     """
     path = Path(path)
     if not path.is_file():
         raise DetregError(f"checkpoint not found: {path}")
+    head = _head(path)
+    if not head.startswith((ZIP_MAGIC, PICKLE_MAGIC)):
+        raise DetregError(f"{path}: not a detreg checkpoint: {_what_is(path, head)}")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        if found:
+            raise DetregError(
+                f"{path}: refusing to load: it holds a pickled Python object ({found.group(1)}), and "
+                "detreg never loads code from a checkpoint; a detreg checkpoint holds only tensors and "
+                "plain values"
+            ) from None
+        raise DetregError(f"{path}: not a detreg checkpoint: its contents are not plain state") from None
+    except EOFError:
+        raise DetregError(f"{path}: not a detreg checkpoint: the file ends early (truncated?)") from None
+    except (RuntimeError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DetregError(
-            f"{path}: refusing to load: it holds pickled Python objects, not plain state "
-            f"(weights_only=True): {first}"
-        ) from exc
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise DetregError(f"{path}: not a readable checkpoint: {exc}") from exc
+        raise DetregError(f"{path}: not a readable detreg checkpoint ({first[:160]})") from None
     if not isinstance(ckpt, dict):
-        raise DetregError(f"{path}: a checkpoint must be a dict of state, got {type(ckpt).__name__}")
+        raise DetregError(f"{path}: not a detreg checkpoint: it holds a {type(ckpt).__name__}, not a dict")
     return ckpt
+
+
+def _head(path: Path, n: int = 512) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError as exc:
+        raise DetregError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _what_is(path: Path, head: bytes) -> str:
+    """What a file that is not a PyTorch checkpoint looks like, for the error message."""
+    if not head:
+        return "the file is empty (0 bytes)"
+    if path.suffix.lower() == ".onnx" or (head[:1] == b"\x08" and b"onnx" in head.lower()):
+        return "it is an ONNX model (an export); --weights and --resume take a .pt written by training"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and "\x00" not in text:
+        kind = (
+            "a YAML/text file" if path.suffix.lower() in (".yaml", ".yml", ".json", ".txt") else "a text file"
+        )
+        return f"it is {kind}; a config goes as the first argument, weights come from a training run's .pt"
+    return "unknown format (neither a PyTorch archive nor a pickle); a detreg checkpoint is a training .pt"
 
 
 def model_state(ckpt: dict[str, Any], prefer_ema: bool = True) -> dict[str, torch.Tensor]:
@@ -155,3 +197,52 @@ def load_matching(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> tup
     model.load_state_dict(usable, strict=False)
     skipped = sorted(set(own) - set(usable)) + sorted(k for k in state if k not in usable and k not in own)
     return sorted(usable), skipped
+
+
+def describe_mismatch(
+    model_state: dict[str, torch.Tensor], file_state: dict[str, Any], examples: int = 3
+) -> str | None:
+    """One line saying how ``file_state`` differs from ``model_state`` (None when it fits):
+    the class count when the classifiers differ, then per kind (shape, missing, unexpected)
+    the modules involved with their tensor counts and the first few names and shapes."""
+    own, theirs = model_state, {k: v for k, v in file_state.items() if hasattr(v, "shape")}
+    shape = [k for k in own if k in theirs and tuple(own[k].shape) != tuple(theirs[k].shape)]
+    missing = [k for k in own if k not in theirs]
+    extra = [k for k in theirs if k not in own]
+    if not (shape or missing or extra):
+        return None
+    parts = []
+    cls = next((k for k in shape if re.search(r"cls_preds\.\d+\.(weight|bias)$", k)), None)
+    if cls is not None:
+        module = cls.rsplit(".", 2)[0]
+        parts.append(f"{module}: {theirs[cls].shape[0]} vs {own[cls].shape[0]} classes (file vs model)")
+    if shape:
+        shown = "; ".join(f"{k} {list(theirs[k].shape)} vs {list(own[k].shape)}" for k in shape[:examples])
+        parts.append(f"{len(shape)} tensor(s) differ in shape in {_by_module(shape)}: {shown}")
+    if missing:
+        parts.append(
+            f"{len(missing)} model tensor(s) not in the file in {_by_module(missing)}, e.g. {missing[0]}"
+        )
+    if extra:
+        parts.append(f"{len(extra)} file tensor(s) the model lacks in {_by_module(extra)}, e.g. {extra[0]}")
+    return "; ".join(parts)
+
+
+def _by_module(keys: list[str], shown: int = 4) -> str:
+    """``backbone.stem (3), head.cls_preds (6), ...``: keys grouped by their first two names."""
+    counts: dict[str, int] = {}
+    for k in keys:
+        module = ".".join(k.split(".")[:2])
+        counts[module] = counts.get(module, 0) + 1
+    top = sorted(counts.items(), key=lambda kv: -kv[1])
+    text = ", ".join(f"{m} ({n})" for m, n in top[:shown])
+    return text + (f" and {len(top) - shown} more modules" if len(top) > shown else "")
+
+
+def load_model_state(model: torch.nn.Module, state: dict[str, Any], source: str | Path) -> None:
+    """Load ``state`` into ``model`` exactly; one clear error (what differs, by module) if it
+    does not fit, instead of PyTorch's list of every tensor."""
+    problem = describe_mismatch(model.state_dict(), state)
+    if problem is not None:
+        raise DetregError(f"{source}: the weights do not fit the config's model: {problem}")
+    model.load_state_dict(state)

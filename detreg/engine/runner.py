@@ -28,7 +28,7 @@ import torch
 from detreg import __version__
 from detreg.config import Config, run_context
 from detreg.engine import dist
-from detreg.engine.checkpoint import clean_temp_files, load_checkpoint, save_checkpoint
+from detreg.engine.checkpoint import clean_temp_files, load_checkpoint, load_model_state, save_checkpoint
 from detreg.engine.hook import Hook, hook_priority, order_hooks, overridden_events
 from detreg.engine.step_record import StepRecord
 from detreg.engine.storage import EpochStorage
@@ -325,10 +325,7 @@ class Runner:
     def resume(self, path: str | Path) -> None:
         """Restore everything a checkpoint holds so training continues exactly."""
         ckpt = load_checkpoint(path, map_location=self.device)
-        try:
-            self.unwrapped_model.load_state_dict(ckpt["model"])
-        except RuntimeError as exc:
-            raise DetregError(f"{path}: the checkpoint's model does not match the config's: {exc}") from None
+        load_model_state(self.unwrapped_model, ckpt["model"], path)
         if self.optimizer is not None and ckpt.get("optimizer"):
             self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.scheduler is not None and ckpt.get("scheduler"):
