@@ -212,7 +212,14 @@ def describe_mismatch(
     if not (shape or missing or extra):
         return None
     parts = []
-    cls = next((k for k in shape if re.search(r"cls_preds\.\d+\.(weight|bias)$", k)), None)
+    cls = next(
+        (
+            k
+            for k in shape
+            if re.search(r"cls_preds\.\d+\.(weight|bias)$", k) and own[k].shape[0] != theirs[k].shape[0]
+        ),
+        None,
+    )
     if cls is not None:
         module = cls.rsplit(".", 2)[0]
         parts.append(f"{module}: {theirs[cls].shape[0]} vs {own[cls].shape[0]} classes (file vs model)")
