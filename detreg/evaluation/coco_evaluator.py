@@ -14,7 +14,7 @@ import torch
 from detreg.evaluation.backends import CocoArrays, evaluate_bbox, resolve_backend
 from detreg.evaluation.boxes import letterbox_ratio_pad
 from detreg.evaluation.confusion import ConfusionMatrix
-from detreg.evaluation.metrics import per_class_ap, pr_curves, summarize
+from detreg.evaluation.metrics import per_class_ap, per_class_pr, pr_curves, summarize
 from detreg.ops.boxes import scale_boxes
 from detreg.registry import EVALUATORS
 
@@ -160,8 +160,9 @@ class COCOEvaluator:
 
         Returns ``mAP50_95, mAP50, mAP75, mAP_small/medium/large, AR1, AR10, AR100,
         AR_small/medium/large`` (0 when undefined), ``num_images``, and per class (by name)
-        ``per_class`` (AP50:95), ``per_class_ap50``, ``per_class_instances``; a class with no
-        gt in the evaluated images has NaN AP (COCO leaves it out of the mean).
+        ``per_class`` (AP50:95), ``per_class_ap50``, ``per_class_precision`` and
+        ``per_class_recall`` (at the class's best-F1 point, IoU 0.5), ``per_class_instances``;
+        a class with no gt in the evaluated images has NaN there (COCO leaves it out of the mean).
         """
         if self._results is not None:
             return self._results
@@ -177,13 +178,16 @@ class COCOEvaluator:
             res: dict[str, Any] = summarize(self._arrays)
             ap = per_class_ap(self._arrays, self.cat_ids)
             ap50 = per_class_ap(self._arrays, self.cat_ids, iou=0.5)
+            prec, rec = per_class_pr(self._arrays, self.cat_ids, iou=0.5)
         else:
             logger.warning("COCOEvaluator: no images were processed; all metrics are 0")
             res = dict.fromkeys(METRIC_KEYS, 0.0)
-            ap = ap50 = [math.nan] * len(self.cat_ids)
+            ap = ap50 = prec = rec = [math.nan] * len(self.cat_ids)
         res["num_images"] = len(img_ids)
         res["per_class"] = dict(zip(self.class_names, ap))
         res["per_class_ap50"] = dict(zip(self.class_names, ap50))
+        res["per_class_precision"] = dict(zip(self.class_names, prec))
+        res["per_class_recall"] = dict(zip(self.class_names, rec))
         res["per_class_instances"] = dict(zip(self.class_names, self._instances(set(img_ids))))
         self._results = res
         return res

@@ -72,3 +72,25 @@ def pr_curves(arrays: CocoArrays, cat_ids: list[int], iou: float = 0.5) -> tuple
             if (row > -1).all():
                 prec[i] = row
     return arrays.rec_thrs.copy(), prec
+
+
+def per_class_pr(arrays: CocoArrays, cat_ids: list[int], iou: float = 0.5) -> tuple[list[float], list[float]]:
+    """Precision and recall per class (in ``cat_ids`` order) at the point of its PR curve
+    (IoU ``iou``, area all, maxDets 100) where F1 is highest; NaN for a class with no gt.
+
+    With COCO's interpolated curves that is the operating point a confidence threshold
+    tuned for that class would reach; a class never detected has precision and recall 0.
+    """
+    recall, curves = pr_curves(arrays, cat_ids, iou)
+    precisions, recalls = [], []
+    for row in curves:
+        if np.isnan(row).all():
+            precisions.append(math.nan)
+            recalls.append(math.nan)
+            continue
+        f1 = 2 * row * recall / np.maximum(row + recall, 1e-12)
+        i = int(np.argmax(f1))
+        found = f1[i] > 0
+        precisions.append(float(row[i]) if found else 0.0)
+        recalls.append(float(recall[i]) if found else 0.0)
+    return precisions, recalls

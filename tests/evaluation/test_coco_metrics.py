@@ -139,7 +139,26 @@ def test_format_table(helpers):
     _, res = _run(helpers, ds, {1: [(10, 10, 50, 50, 0.9, 0)]}, "pycocotools")
     text = format_table(res)
     lines = text.splitlines()
-    assert lines[0].split() == ["class", "instances", "AP50", "AP50_95"]
-    assert lines[2].split()[:2] == ["all", "2"]
-    assert lines[3].split() == ["person", "2", "0.505", "0.505"]  # one of two found: 51/101
-    assert lines[4].split() == ["car", "0", "-", "-"]
+    assert lines[0].split() == ["class", "instances", "P", "R", "AP50", "AP50_95"]
+    assert lines[2].split()[:4] == ["all", "2", "1.000", "0.500"]  # means over classes with gt
+    # one of two found, no false positive: P 1, R 0.5; AP 51/101
+    assert lines[3].split() == ["person", "2", "1.000", "0.500", "0.505", "0.505"]
+    assert lines[4].split() == ["car", "0", "-", "-", "-", "-"]
+
+
+def test_precision_recall_at_the_best_f1_point(helpers):
+    ds = helpers.make_dataset(
+        {1: [(10, 10, 50, 50, 0), (60, 60, 90, 90, 0)], 2: [(10, 10, 40, 40, 1)]}, class_names=("a", "b", "c")
+    )
+    dets = {
+        1: [
+            (10, 10, 50, 50, 0.9, 0),
+            (60, 60, 90, 90, 0.8, 0),
+            (5, 60, 30, 90, 0.95, 0),
+        ],  # 1 FP ranked first
+        2: [(60, 60, 90, 90, 0.7, 1)],  # class b: only a false positive
+    }
+    _, res = _run(helpers, ds, dets, "pycocotools")
+    p, r = res["per_class_precision"], res["per_class_recall"]
+    assert r["a"] == pytest.approx(1.0) and p["a"] == pytest.approx(2 / 3)  # all found at 3 detections
+    assert (p["b"], r["b"]) == (0.0, 0.0)
