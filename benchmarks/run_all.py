@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "nms": ("nms.py", ["--repeat", "5"], ["--repeat", "2"]),
     "eval": ("eval_speed.py", [], ["--images", "100", "--repeat", "1"]),
     "data": ("data_pipeline.py", [], ["--images", "200", "--batches", "4"]),
+    "scan_decode": ("scan_decode.py", [], ["--images", "100", "--size", "320"]),
     "train": (
         "train_speed.py",
         ["--models", "yolov6n,yolov6s", "--sizes", "320,640", "--steps", "8", "--warmup", "3"],
