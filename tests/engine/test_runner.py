@@ -95,7 +95,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(toy_config, tmp_p
 
 def test_weights_only_refuses_pickled_objects(tmp_path: Path) -> None:
     torch.save({"model": torch.nn.Linear(2, 2)}, tmp_path / "bad.pt")
-    with pytest.raises(DetregError, match="refusing to load: it holds pickled Python objects"):
+    with pytest.raises(DetregError, match="refusing to load: it holds a pickled Python object \\(torch.nn"):
         load_checkpoint(tmp_path / "bad.pt")
     save_checkpoint({"model": torch.nn.Linear(2, 2).state_dict()}, tmp_path / "ok.pt")
     assert "weight" in load_checkpoint(tmp_path / "ok.pt")["model"]
