@@ -11,6 +11,7 @@ import os
 import pickle
 import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not head.startswith((ZIP_MAGIC, PICKLE_MAGIC)):
         raise DetregError(f"{path}: not a detreg checkpoint: {_what_is(path, head)}")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # "Detected pickle protocol N": noise for a file we refuse anyway
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\._weights_only_unpickler")
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL ([\w.]+)", str(exc))
         if found:
@@ -144,6 +147,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except (RuntimeError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DetregError(f"{path}: not a readable detreg checkpoint ({first[:160]})") from None
+    except Exception as exc:  # noqa: BLE001 - random bytes after a pickle header fail in many ways
+        raise DetregError(
+            f"{path}: not a detreg checkpoint: its contents are not plain state ({type(exc).__name__})"
+        ) from None
     if not isinstance(ckpt, dict):
         raise DetregError(f"{path}: not a detreg checkpoint: it holds a {type(ckpt).__name__}, not a dict")
     return ckpt

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -26,6 +27,9 @@ def _state(name: str, nc: int) -> dict[str, torch.Tensor]:
     ).state_dict()
 
 
+RANDOM = np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+
+
 class Payload:
     """Anything that is not plain state."""
 
@@ -33,7 +37,8 @@ class Payload:
 @pytest.mark.parametrize(
     ("name", "content", "expected"),
     [
-        ("random.pt", os.urandom(4096), "not a detreg checkpoint: unknown format"),
+        ("random.pt", b"\x13" + RANDOM, "not a detreg checkpoint: unknown format"),
+        ("pickle-like.pt", b"\x80" + RANDOM, "not a detreg checkpoint"),  # starts like a pickle
         ("empty.pt", b"", "not a detreg checkpoint: the file is empty (0 bytes)"),
         (
             "model.onnx",
@@ -51,6 +56,17 @@ def test_files_that_are_not_checkpoints(tmp_path: Path, name: str, content: byte
     msg = str(info.value)
     assert expected in msg and "\n" not in msg
     assert "weights_only" not in msg and "pickled" not in msg
+
+
+def test_random_bytes_behind_a_checkpoint_header_never_escape_as_a_traceback(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    path = tmp_path / "fuzz.pt"
+    for i in range(300):
+        header = (b"\x80", b"PK\x03\x04", b"\x80\x02")[i % 3]
+        path.write_bytes(header + rng.integers(0, 256, int(rng.integers(1, 2048)), dtype=np.uint8).tobytes())
+        with pytest.raises(DetregError) as info:
+            load_checkpoint(path)
+        assert "weights_only" not in str(info.value) and "\n" not in str(info.value)
 
 
 def test_pickled_objects_are_refused_by_name_without_the_retry_advice(tmp_path: Path) -> None:
