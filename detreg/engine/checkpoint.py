@@ -1,8 +1,10 @@
 """Checkpoint files: plain state dicts, written atomically, loaded with ``weights_only``.
 
-A checkpoint is a dict of plain state (contract): ``model``, ``ema``, ``optimizer``,
-``scheduler``, ``scaler``, ``hooks``, ``epoch`` (epochs completed), ``iter``, ``config``
-(resolved), ``versions``; detreg adds ``train_step`` and ``rng``. Never a pickled module.
+A checkpoint is a dict of plain state (contract): ``model``, ``optimizer``, ``scheduler``,
+``train_step`` (its counters and the GradScaler state), ``hooks``, ``epoch`` (epochs
+completed), ``iter``, ``config`` (resolved), ``versions``, ``rng``, plus top-level entries
+hooks add in ``on_save_checkpoint`` (``EMAHook``: ``ema``, which eval/export/infer prefer).
+Never a pickled module.
 """
 
 from __future__ import annotations
