@@ -21,6 +21,9 @@ __all__ = ["draw_mosaic", "save_rgb", "curve_keys"]
 #: Keys of a ``metrics.jsonl`` record that are bookkeeping, not curves.
 BOOKKEEPING_KEYS = frozenset({"epoch", "iter", "time", "val_time", "skipped", "lr", "lr_groups"})
 
+#: Evaluation figures that are not quality curves (how many images, how fast): no panel.
+EVAL_BOOKKEEPING = frozenset({"num_images", "eval_time_s", "speed_ms_per_img"})
+
 #: How the optimizer's param-group names (``detreg.optim.param_groups``) are shown.
 LR_GROUP_LABELS = {"weight": "lr (weights)", "norm": "lr (BN)", "bias": "lr (bias)"}
 
@@ -59,8 +62,9 @@ def plot_results(records: Sequence[dict[str, Any]], path: str | Path, max_panels
     """Draw every curve of ``metrics.jsonl`` records vs epoch into one PNG grid.
 
     One panel per loss and metric, plus ``lr`` (one line per param group, labelled by
-    meaning when the records name the groups). A curve that is 0 in every epoch (a DFL
-    loss of a model without DFL) gets no panel. Returns the path, or ``None`` when there
+    meaning when the records name the groups). A loss that is 0 in every epoch (the DFL
+    loss of a model without DFL) and evaluation bookkeeping (image count, timings) get no
+    panel; metrics always do (a 0 mAP is news). Returns the path, or ``None`` when there
     is nothing to plot.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -72,7 +76,7 @@ def plot_results(records: Sequence[dict[str, Any]], path: str | Path, max_panels
         return None
     losses, metrics = curve_keys(records)
     losses = [k for k in losses if not _always_zero(records, k)]
-    metrics = [k for k in metrics if not _always_zero(records, k)]
+    metrics = [k for k in metrics if k not in EVAL_BOOKKEEPING]
     first = [k for k in ("mAP50_95", "mAP50") if k in metrics]
     metrics = first + [k for k in metrics if k not in first]
     panels: list[str] = losses + (["lr"] if any(r.get("lr") for r in records) else []) + metrics

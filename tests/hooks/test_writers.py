@@ -301,11 +301,13 @@ def test_drawing_and_results_plot(tmp_path: Path) -> None:
             "dfl": 0.0,
             "lr": [0.1, 0.2],
             "lr_groups": ["weight", "norm"],
-            "mAP50": 0.2,
+            "mAP50": 0.0,
+            "num_images": 4.0,
+            "speed_ms_per_img": 3.0,
         }
         for e in (1, 2)
     ]
-    assert curve_keys(records) == (["loss", "dfl"], ["mAP50"])
+    assert curve_keys(records) == (["loss", "dfl"], ["mAP50", "num_images", "speed_ms_per_img"])
     from matplotlib.figure import Figure
 
     panels: list[str] = []
@@ -321,7 +323,7 @@ def test_drawing_and_results_plot(tmp_path: Path) -> None:
 
     pytest.MonkeyPatch().setattr(Figure, "savefig", spy)
     plot_results(records, tmp_path / "results.png")
-    assert panels == ["loss", "lr", "mAP50"]  # the always-0 dfl panel is dropped
+    assert panels == ["loss", "lr", "mAP50"]  # no always-0 loss (dfl), no eval bookkeeping; 0 mAP kept
     assert legends == [["lr (weights)", "lr (BN)"]]
 
 
