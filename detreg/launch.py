@@ -8,12 +8,15 @@ seconds, so the demo runs from a fresh clone).
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from detreg.builtin_configs import builtin_config_dir, find_config
 from detreg.config import Config, apply_override, check, load_config, merge
+from detreg.engine.checkpoint import load_checkpoint
 from detreg.errors import DetregError
 
 CONFIG_DIR = builtin_config_dir()
@@ -26,34 +29,38 @@ def prepare_config(
     data: str | Path | None = None,
     validate: bool = True,
     need_data: bool = True,
+    generate: bool = True,
 ) -> Config:
     """Load, apply overrides and the data yaml, import ``imports:``, validate in full.
 
     Raises one :class:`~detreg.errors.ConfigError` listing every problem. ``need_data=False``
-    skips the datasets' checks (export and inference need none).
+    skips the datasets' checks (export and inference need none). ``generate=False`` (``--check``)
+    writes nothing: a ``data.synth`` set not generated yet is checked as it would be.
     """
     cfg = load_config(find_config(path), list(overrides))
     if data is not None:
         apply_override(cfg.data, f"data.source={Path(data)}", cfg.sources)
-    resolve_data_source(cfg)
+    resolve_data_source(cfg, generate)
     if validate:
         check(cfg, need_data)
     return cfg
 
 
-def resolve_data_source(cfg: Config) -> None:
+def resolve_data_source(cfg: Config, generate: bool = True) -> None:
     """Merge the dataset described by ``data.source`` (a data yaml) or ``data.synth``.
 
     ``data.synth: {root, train, val, size, seed}`` generates the built-in synthetic set
-    into ``root`` once, then uses its data yaml.
+    into ``root`` once, then uses its data yaml (with ``generate=False``, a set not there yet
+    is described as it will be, without writing it).
     """
     data: dict[str, Any] = cfg.data.get("data") or {}
     if not isinstance(data, dict):
         return
     source = data.get("source")
     synth = data.get("synth")
-    if source is None and synth is not None:
-        source = _ensure_synth(synth, cfg)
+    from_synth = source is None and synth is not None
+    if from_synth:
+        source = _ensure_synth(synth, cfg, generate)
     if source is None:
         return
     from detreg.data.data_yaml import data_section_from_yaml
@@ -61,7 +68,10 @@ def resolve_data_source(cfg: Config) -> None:
     src = Path(str(source))
     if not src.is_absolute() and not src.exists() and cfg.path is not None:
         src = cfg.path.parent / src
-    fragment = data_section_from_yaml(src)
+    if from_synth and not generate and not src.is_file():
+        fragment = _planned_synth_section(src.parent)
+    else:
+        fragment = data_section_from_yaml(src)
     merged = merge(data, fragment)
     merged.pop("source", None)
     merged.pop("synth", None)
@@ -70,7 +80,22 @@ def resolve_data_source(cfg: Config) -> None:
         cfg.sources.setdefault(f"data.{key}", str(src))
 
 
-def _ensure_synth(spec: Any, cfg: Config) -> Path:
+def _planned_synth_section(root: Path) -> dict[str, Any]:
+    """The ``data:`` fragment a synthetic set generated into ``root`` will give (nothing written)."""
+    from detreg.data.synth import SHAPES
+
+    names = list(SHAPES)
+    section: dict[str, Any] = {"nc": len(names), "names": names}
+    for split in ("train", "val"):
+        section[split] = {
+            "type": "YOLODataset",
+            "img_path": str(root / "images" / split),
+            "class_names": names,
+        }
+    return section
+
+
+def _ensure_synth(spec: Any, cfg: Config, generate: bool = True) -> Path:
     import json
 
     from detreg.data.synth import make_synth_dataset
@@ -94,6 +119,8 @@ def _ensure_synth(spec: Any, cfg: Config) -> Path:
         _wait_for(marker, params, where)
         return root / "data.yaml"
     made = json.loads(marker.read_text()) if marker.is_file() else None
+    if not generate and (made != params or not (root / "data.yaml").is_file()):
+        return root / "data.yaml"  # not there: described by _planned_synth_section
     if made != params or not (root / "data.yaml").is_file():
         make_synth_dataset(
             root, n_train=params["train"], n_val=params["val"], size=params["size"], seed=params["seed"]
@@ -116,3 +143,116 @@ def _wait_for(marker: Path, params: dict[str, int], where: str, timeout: float =
             pass
         time.sleep(0.5)
     raise DetregError(f"{where}: data.synth: gave up waiting for local rank 0 to write {marker.parent}")
+
+
+# ---------------------------------------------------------------------- work dirs
+RUNS_ROOT = Path("runs/train")
+
+
+def newest_checkpoint(root: str | Path = RUNS_ROOT) -> Path:
+    """The most recently written ``last.pt`` under ``root`` (what a bare ``--resume`` continues)."""
+    root = Path(root)
+    found = sorted(root.glob("*/last.pt"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
+    if not found:
+        raise DetregError(f"--resume: no run to resume: no {root}/*/last.pt (give --resume PATH/last.pt)")
+    return found[-1]
+
+
+def find_resume(resume: str, work_dir: str | Path | None) -> Path:
+    """The checkpoint ``--resume`` means: a path as given, or (bare ``--resume``) the
+    ``last.pt`` of ``work_dir`` when one is set, else the newest run's (:func:`newest_checkpoint`).
+    """
+    if resume != "auto":
+        return Path(resume)
+    if not work_dir:
+        return newest_checkpoint()
+    path = Path(work_dir) / "last.pt"
+    if not path.is_file():
+        raise DetregError(f"--resume: no checkpoint at {path}")
+    return path
+
+
+def select_work_dir(
+    cfg: Config, work_dir: str | Path | None, resume: str | Path | None, exist_ok: bool = False
+) -> Path | None:
+    """Where a training run writes, checked before anything is built.
+
+    A resume continues in the checkpoint's own folder (unless ``work_dir`` is given). A new
+    run uses ``work_dir``, the config's ``work_dir``, or ``None`` (the runner then picks the
+    next free ``runs/train/expN``). A folder locked by a live run is refused, naming it; a
+    folder that already holds a run (``last.pt``, ``best.pt``, ``metrics.jsonl``) is refused
+    for a new run unless ``exist_ok``: then a warning, and its ``metrics.jsonl`` and
+    ``train.log`` are kept as ``metrics.prev.jsonl`` and ``train.prev.log`` so the new run's
+    records start afresh. Only rank 0 checks (under torchrun the others follow it).
+    """
+    from detreg.engine.workdir import existing_run_files, lock_holder
+
+    if resume is not None:
+        chosen: Path | None = Path(work_dir) if work_dir else Path(resume).parent
+    else:
+        given = work_dir or cfg.data.get("work_dir")
+        chosen = Path(given) if given else None
+    if chosen is None or os.environ.get("RANK", "0") != "0":
+        return chosen
+    holder = lock_holder(chosen)
+    if holder:
+        raise DetregError(
+            f"work dir {chosen} is in use by another detreg run ({holder}); "
+            "wait for it to end or choose another --work-dir"
+        )
+    found = existing_run_files(chosen) if resume is None else []
+    if found and not exist_ok:
+        raise DetregError(
+            f"work dir {chosen} already holds a run ({', '.join(found)}); continue it with "
+            f"`detreg-train --resume {chosen / 'last.pt'}`, choose another --work-dir, or pass "
+            "--exist-ok to start a new run there (its checkpoints will be replaced)"
+        )
+    if found:
+        moved = []
+        for name, keep in (("metrics.jsonl", "metrics.prev.jsonl"), ("train.log", "train.prev.log")):
+            if (chosen / name).is_file():
+                os.replace(chosen / name, chosen / keep)
+                moved.append(f"{name} -> {keep}")
+        logging.getLogger("detreg").warning(
+            "work dir %s already holds a run (%s): --exist-ok, starting a new run there; its "
+            "checkpoints will be replaced%s",
+            chosen,
+            ", ".join(found),
+            f"; kept {', '.join(moved)}" if moved else "",
+        )
+    return chosen
+
+
+def run_training(cfg: Config, work_dir: str | Path | None, resume: str | Path | None) -> int:
+    """Train; return the exit code. A run stopped by a signal says where its work is and
+    how to resume it, and returns 128 + the signal number (130 for Ctrl-C).
+    """
+    from detreg.engine.runner import Runner
+    from detreg.engine.signals import TrainingInterrupted
+
+    runner = Runner(cfg, work_dir=work_dir, resume=resume)
+    try:
+        runner.train()
+    except TrainingInterrupted as exc:
+        if runner.is_main:
+            print(
+                interrupted_message(exc.name, runner.work_dir, runner.epoch, runner.max_epochs),
+                file=sys.stderr,
+            )
+        return exc.exit_code
+    return 0
+
+
+def interrupted_message(signal_name: str, work_dir: Path, epoch: int, max_epochs: int) -> str:
+    """What a run stopped by ``signal_name`` tells the user: its folder, checkpoint, resume command."""
+
+    last = Path(work_dir) / "last.pt"
+    head = f"detreg: stopped by {signal_name} in epoch {epoch + 1}/{max_epochs}; work dir {work_dir}"
+    if not last.is_file():
+        return f"{head}; no checkpoint was written yet (nothing to resume)"
+    try:
+        done = int(load_checkpoint(last).get("epoch", 0))
+    except DetregError:
+        done = None
+    state = f"last checkpoint {last}" + (f" (after epoch {done})" if done is not None else "")
+    return f"{head}; {state} is intact; resume with: detreg-train --resume {last}"

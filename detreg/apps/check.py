@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from detreg.launch import prepare_config
     from detreg.registry import code_references
 
-    cfg = prepare_config(args.config, args.overrides, args.data, validate=False)
+    cfg = prepare_config(args.config, args.overrides, args.data, validate=False, generate=False)
     refs = code_references(cfg.data)
     if refs:
         print(f"{cfg.path}: imports user code: {'; '.join(refs)}")

@@ -164,6 +164,7 @@ def stored_config(
     data: str | None = None,
     need_data: bool = True,
     trust_imports: bool = False,
+    generate: bool = True,
 ) -> Config:
     """The config stored in checkpoint ``weights``, with overrides and ``--data`` applied.
 
@@ -190,7 +191,7 @@ def stored_config(
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "config.yaml"
         dump(stored, path)
-        cfg = prepare_config(path, list(overrides), data, need_data=need_data)
+        cfg = prepare_config(path, list(overrides), data, need_data=need_data, generate=generate)
     cfg.path = Path(weights)
     return cfg
 

@@ -13,11 +13,14 @@ puts the step's scalars (mean over ranks) into ``storage`` (an
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import random
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,18 +29,22 @@ import numpy as np
 import torch
 
 from detreg import __version__
-from detreg.config import Config, run_context
+from detreg.config import Config, dump, run_context
 from detreg.engine import dist
 from detreg.engine.checkpoint import clean_temp_files, load_checkpoint, load_model_state, save_checkpoint
 from detreg.engine.hook import Hook, hook_priority, order_hooks, overridden_events
 from detreg.engine.step_record import StepRecord
 from detreg.engine.storage import EpochStorage
+from detreg.engine.signals import StopRequest, stop_on_signals
 from detreg.engine.workdir import WorkDirLock
 from detreg.errors import DetregError
 from detreg.events import ALL_EVENTS
 from detreg.registry import DATASETS, HOOKS, MODELS, OPTIMIZERS, SCHEDULERS, STEPS
 
 __all__ = ["Runner", "hook_priority", "next_run_dir", "overridden_events"]
+
+#: In the work dir: which epoch end (a token also stored in checkpoints) last completed.
+EPOCH_END_FILE = ".epoch_end.json"
 
 
 def next_run_dir(root: str | Path = "runs/train", name: str = "exp") -> Path:
@@ -93,6 +100,10 @@ class Runner:
         self.val_loader: Any = None
         self.context = run_context(self.cfg)
         self._lock: WorkDirLock | None = None
+        self.stop = StopRequest()
+        self._owed: list[str] | None = None  # after_epoch hooks not yet returned (epoch end)
+        self._epoch_end_token = ""
+        self._resume_owed: list[str] = []
         self.logger = _make_logger(self.rank)
         self.hooks: list[tuple[str, Hook]] = self._build_hooks()
         self._event_hooks = {
@@ -217,7 +228,15 @@ class Runner:
 
     # ------------------------------------------------------------------ running
     def train(self) -> None:
-        """Run the whole training; ``after_run`` fires whatever happens."""
+        """Run the whole training; ``after_run`` fires whatever happens.
+
+        SIGTERM/SIGINT stop the run cleanly (one process; see :mod:`detreg.engine.signals`).
+        """
+        guard = stop_on_signals(self.stop, self.logger) if self.world_size == 1 else contextlib.nullcontext()
+        with guard:
+            self._train()
+
+    def _train(self) -> None:
         try:
             _seed_everything(
                 int(self.cfg["train"].get("seed", 0)) + self.rank, self.cfg["train"].get("deterministic")
@@ -229,6 +248,8 @@ class Runner:
             self.call("before_train")
             if self.resume_from is not None:
                 self.resume(self.resume_from)
+            if self._resume_owed:
+                self._finish_interrupted_epoch()
             for epoch in range(self.start_epoch, self.max_epochs):
                 self.epoch = epoch
                 self._run_epoch()
@@ -261,6 +282,7 @@ class Runner:
             self.step_in_epoch = i
             self.batch = batch
             self.storage.begin_step()
+            self.stop.in_step = True  # a stop signal now lets the step finish
             self.call("before_step")
             self.storage.put_scalars(self.train_step.step(self, batch))
             if self.world_size > 1:  # writers see the mean over ranks (hook scalars included)
@@ -274,11 +296,59 @@ class Runner:
             )
             self.call("after_step")
             self.iter += 1
+            self.stop.in_step = False
+            self.stop.check()
         self.batch = None
         self.epoch_complete = True
-        self.call("after_epoch")
+        self._end_epoch([name for name, _ in self._event_hooks["after_epoch"]])
+
+    def _end_epoch(self, owed: list[str]) -> None:
+        """Fire ``after_epoch`` on the hooks named in ``owed``, in order.
+
+        A checkpoint written meanwhile records (``epoch_end``) which of them had not
+        returned yet; once all have, :data:`EPOCH_END_FILE` in the work dir says so. A
+        resume from a checkpoint whose epoch end was cut short (a crash or signal during
+        evaluation) fires those hooks again: see :meth:`resume`.
+        """
+        self._owed = list(owed)
+        self._epoch_end_token = uuid.uuid4().hex
+        for name, hook in self._event_hooks["after_epoch"]:
+            if name not in owed:
+                continue
+            try:
+                hook.after_epoch(self)
+            except BaseException as exc:
+                exc.add_note(f"in hook '{name}' ({type(hook).__name__}) during after_epoch")
+                raise
+            self._owed.remove(name)
+        self._owed = None
         if self.world_size > 1:  # only rank 0 evaluates: every rank sees its metrics
             self.metrics = dist.broadcast_object(self.metrics)
+        self._record_epoch_end()
+
+    def _record_epoch_end(self) -> None:
+        """Note in the work dir that the epoch end of token ``_epoch_end_token`` completed."""
+        if not self.is_main:
+            return
+        path = self.work_dir / EPOCH_END_FILE
+        tmp = path.with_name(path.name + ".writing")
+        try:
+            tmp.write_text(json.dumps({"epoch": self.epoch + 1, "token": self._epoch_end_token}))
+            os.replace(tmp, path)
+        except OSError as exc:  # a resume will then redo this epoch's end: safe, only slower
+            self.logger.warning("could not write %s: %s", path, exc.strerror or exc)
+
+    def _finish_interrupted_epoch(self) -> None:
+        """Redo what the checkpoint's epoch still owed (its cut-short ``after_epoch`` hooks)."""
+        self.epoch = self.start_epoch - 1
+        self.epoch_complete = True
+        self.logger.info(
+            "resume: epoch %d ended before its end-of-epoch work was done; finishing it (%s)",
+            self.start_epoch,
+            ", ".join(self._resume_owed),
+        )
+        owed, self._resume_owed = self._resume_owed, []
+        self._end_epoch(owed)
 
     def validate(self, evaluate: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """Run ``evaluate`` between ``before_val`` and ``after_val``; keep its metrics.
@@ -311,6 +381,10 @@ class Runner:
             "config": self.cfg,
             "versions": {"detreg": __version__, "torch": str(torch.__version__)},
             "rng": _rng_state(),
+            # written during the end-of-epoch events: the hooks whose after_epoch had not returned
+            "epoch_end": None
+            if self._owed is None
+            else {"owed": list(self._owed), "token": self._epoch_end_token},
         }
         self.call("on_save_checkpoint", ckpt)
         return ckpt
@@ -345,21 +419,41 @@ class Runner:
             )
         self.start_epoch = int(ckpt["epoch"])
         self.epoch = self.start_epoch
+        self._resume_owed = dist.broadcast_object(self._owed_by(ckpt, Path(path).parent))
         self.iter = int(ckpt["iter"])
         if ckpt.get("rng"):
             _set_rng_state(ckpt["rng"])
         self.call("on_load_checkpoint", ckpt)
         self.logger.info("resumed from %s at epoch %d (iter %d)", path, self.start_epoch, self.iter)
 
+    def _owed_by(self, ckpt: dict[str, Any], folder: Path) -> list[str]:
+        """The ``after_epoch`` hooks ``ckpt``'s epoch end still owes (none when completed)."""
+        end = ckpt.get("epoch_end")
+        if not isinstance(end, dict) or not end.get("owed"):
+            return []
+        try:
+            done = json.loads((folder / EPOCH_END_FILE).read_text()).get("token")
+        except (OSError, ValueError, AttributeError):
+            done = None
+        if done == end.get("token"):
+            return []
+        known = {name for name, _ in self._event_hooks["after_epoch"]}
+        return [name for name in end["owed"] if name in known]
+
     # ------------------------------------------------------------------ misc
     def _claim_work_dir(self) -> None:
-        """Lock the work dir for the run's life (rank 0) and clean a crashed save's temp files."""
+        """Rank 0: lock the work dir for the run, clean temp files, write ``config.yaml``."""
         if not self.is_main:
             self.work_dir.mkdir(parents=True, exist_ok=True)
             return
         self._lock = WorkDirLock(self.work_dir).acquire(self.logger)
         for path in clean_temp_files(self.work_dir):
             self.logger.warning("removed %s, left by an interrupted checkpoint save", path)
+        try:  # written under the lock: never over the config of a run still going
+            dump(self.config, self.work_dir / "config.yaml")
+        except OSError as exc:
+            why = exc.strerror or exc
+            raise DetregError(f"could not write {self.work_dir / 'config.yaml'}: {why}") from None
 
     def _add_file_log(self) -> None:
         if not self.is_main:
