@@ -16,7 +16,6 @@ from typing import Any
 
 from detreg.builtin_configs import builtin_config_dir, find_config
 from detreg.config import Config, apply_override, check, load_config, merge
-from detreg.engine.checkpoint import load_checkpoint
 from detreg.errors import DetregError
 
 CONFIG_DIR = builtin_config_dir()
@@ -204,7 +203,7 @@ def select_work_dir(
     if found and not exist_ok:
         raise DetregError(
             f"work dir {chosen} already holds a run ({', '.join(found)}); continue it with "
-            f"`detreg-train --resume {chosen / 'last.pt'}`, choose another --work-dir, or pass "
+            f"`{resume_command(chosen)}`, choose another --work-dir, or pass "
             "--exist-ok to start a new run there (its checkpoints will be replaced)"
         )
     if found:
@@ -243,8 +242,19 @@ def run_training(cfg: Config, work_dir: str | Path | None, resume: str | Path | 
     return 0
 
 
+def resume_command(work_dir: str | Path) -> str:
+    """The command that resumes the run in ``work_dir``: its own ``config.yaml`` (a file of
+    the user's, so code it names may be imported) and ``last.pt``.
+    """
+    work_dir = Path(work_dir)
+    config = work_dir / "config.yaml"
+    cfg = f"{config} " if config.is_file() else ""
+    return f"detreg-train {cfg}--resume {work_dir / 'last.pt'}"
+
+
 def interrupted_message(signal_name: str, work_dir: Path, epoch: int, max_epochs: int) -> str:
     """What a run stopped by ``signal_name`` tells the user: its folder, checkpoint, resume command."""
+    from detreg.engine.checkpoint import load_checkpoint
 
     last = Path(work_dir) / "last.pt"
     head = f"detreg: stopped by {signal_name} in epoch {epoch + 1}/{max_epochs}; work dir {work_dir}"
@@ -255,4 +265,4 @@ def interrupted_message(signal_name: str, work_dir: Path, epoch: int, max_epochs
     except DetregError:
         done = None
     state = f"last checkpoint {last}" + (f" (after epoch {done})" if done is not None else "")
-    return f"{head}; {state} is intact; resume with: detreg-train --resume {last}"
+    return f"{head}; {state} is intact; resume with: {resume_command(work_dir)}"

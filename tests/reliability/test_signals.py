@@ -99,7 +99,7 @@ def test_sigterm_from_outside_keeps_last_pt_and_says_how_to_resume(toy_config) -
         f"work dir {work}" in stop[0] and f"last checkpoint {last} (after epoch {done}) is intact" in stop[0]
     )
     command = stop[0].split("resume with: ", 1)[1]
-    assert command == f"detreg-train --resume {last}"
+    assert command == f"detreg-train {work / 'config.yaml'} --resume {last}"
     assert trace(work)[-1].startswith("after_run")  # hooks cleaned up
     assert lock_holder(work) is None and not list(work.glob(".*.tmp"))
     # the printed command resumes (here extended by one epoch only, to keep the test short)

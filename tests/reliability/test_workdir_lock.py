@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -44,6 +45,18 @@ class SeeLockHook(Hook):
         SeeLockHook.seen.append(lock_holder(runner.work_dir))
 
 
+@pytest.fixture()
+def warnings_seen():
+    """The messages the ``detreg`` logger emits during the test (it does not propagate)."""
+    seen: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logger = logging.getLogger("detreg")
+    logger.addHandler(handler)
+    yield seen
+    logger.removeHandler(handler)
+
+
 def errors(capsys) -> list[str]:
     return [line for line in capsys.readouterr().err.splitlines() if line.startswith("detreg: error")]
 
@@ -57,7 +70,7 @@ def test_lock_is_held_for_the_run_and_released_after(toy_config) -> None:
     assert (runner.work_dir / ".lock").read_text() == ""  # a clean end empties it
 
 
-def test_second_run_on_a_locked_folder_names_the_holder(toy_config, tmp_path: Path, capsys) -> None:
+def test_second_run_on_a_locked_folder_names_the_holder(toy_config, tmp_path, capsys, warnings_seen) -> None:
     work = tmp_path / "run"
     holder = subprocess.Popen(
         [
@@ -90,7 +103,7 @@ def test_second_run_on_a_locked_folder_names_the_holder(toy_config, tmp_path: Pa
     # the holder died without releasing: its lock is stale and taken over, with a warning
     assert "pid" in (work / ".lock").read_text()
     assert train_main([str(path)]) == 0
-    assert "taking over the lock of a run that ended without releasing it" in capsys.readouterr().err
+    assert any("taking over the lock of a run that ended without releasing it" in w for w in warnings_seen)
     assert load_checkpoint(work / "last.pt")["epoch"] == 1
 
 
@@ -101,7 +114,7 @@ def test_lock_in_process_is_exclusive(tmp_path: Path) -> None:
     WorkDirLock(tmp_path / "w").acquire().release()
 
 
-def test_new_run_over_an_existing_run_is_refused_unless_exist_ok(toy_config, capsys) -> None:
+def test_new_run_over_an_existing_run_is_refused_unless_exist_ok(toy_config, capsys, warnings_seen) -> None:
     path = toy_config(HOOKS, epochs=1)
     work = path.parent / "run"
     assert train_main([str(path)]) == 0
@@ -110,9 +123,10 @@ def test_new_run_over_an_existing_run_is_refused_unless_exist_ok(toy_config, cap
     assert train_main([str(path)]) == 2
     err = errors(capsys)
     assert len(err) == 1 and f"work dir {work} already holds a run (last.pt, metrics.jsonl)" in err[0]
-    assert f"--resume {work / 'last.pt'}" in err[0] and "--exist-ok" in err[0]
+    assert f"detreg-train {work / 'config.yaml'} --resume {work / 'last.pt'}" in err[0]
+    assert "--exist-ok" in err[0]
     assert train_main([str(path), "--exist-ok"]) == 0
-    assert "already holds a run" in capsys.readouterr().err  # a warning
+    assert any("already holds a run" in w and "--exist-ok" in w for w in warnings_seen)
     assert (work / "metrics.prev.jsonl").read_text() == first
     records = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1]  # a fresh file, not appended to
