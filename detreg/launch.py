@@ -8,6 +8,7 @@ seconds, so the demo runs from a fresh clone).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -222,9 +223,14 @@ def select_work_dir(
     return chosen
 
 
+#: Write failures that are the disk's, not detreg's: reported in one line, not a traceback.
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EIO})
+
+
 def run_training(cfg: Config, work_dir: str | Path | None, resume: str | Path | None) -> int:
     """Train; return the exit code. A run stopped by a signal says where its work is and
-    how to resume it, and returns 128 + the signal number (130 for Ctrl-C).
+    how to resume it, and returns 128 + the signal number (130 for Ctrl-C). A file that
+    could not be written (disk full, read-only) is one :class:`DetregError` line.
     """
     from detreg.engine.runner import Runner
     from detreg.engine.signals import TrainingInterrupted
@@ -239,6 +245,13 @@ def run_training(cfg: Config, work_dir: str | Path | None, resume: str | Path | 
                 file=sys.stderr,
             )
         return exc.exit_code
+    except OSError as exc:
+        if exc.errno not in DISK_ERRNOS:
+            raise
+        what = exc.filename or f"to {runner.work_dir}"
+        last = Path(runner.work_dir) / "last.pt"
+        kept = f"{last} is intact" if last.is_file() else "no checkpoint was written"
+        raise DetregError(f"could not write {what}: {exc.strerror or exc}; {kept}") from exc
     return 0
 
 

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from detreg.cli import train_main
+from detreg.engine import Hook
 from detreg.engine.checkpoint import clean_temp_files, load_checkpoint, save_checkpoint
 from detreg.engine.runner import Runner
 from detreg.errors import DetregError
@@ -86,3 +87,26 @@ def test_orphan_temp_files_of_a_crashed_save_are_cleaned_at_start(toy_config, tm
     assert not left & set(ours)
     assert set(theirs) <= left
     assert clean_temp_files(tmp_path / "missing") == []
+
+
+class FullDiskHook(Hook):
+    """Fails like a full disk when writing a (made-up) log file after epoch ``at``."""
+
+    def __init__(self, at: int = 1) -> None:
+        self.at = at
+
+    def after_epoch(self, runner) -> None:
+        if runner.epoch == self.at:
+            raise OSError(errno.ENOSPC, "No space left on device", str(runner.work_dir / "metrics.jsonl"))
+
+
+def test_any_file_a_full_disk_refuses_is_one_line(toy_config, capsys) -> None:
+    hooks = f"last: {{type: CheckpointHook}}\nfull: {{type: {__name__}.FullDiskHook, at: 1}}\n"
+    path = toy_config(hooks, epochs=2)
+    assert train_main([str(path)]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("detreg: error")]
+    work = path.parent / "run"
+    assert err == [
+        f"detreg: error: could not write {work / 'metrics.jsonl'}: No space left on device; "
+        f"{work / 'last.pt'} is intact"
+    ]
