@@ -143,8 +143,9 @@ def test_without_work_dir_each_run_gets_a_new_numbered_folder(
     assert (tmp_path / "runs/train/exp/last.pt").is_file() and (
         tmp_path / "runs/train/exp2/last.pt"
     ).is_file()
-    # a bare --resume continues the newest run (its stored config, its folder)
-    assert train_main(["--resume", "train.epochs=2"]) == 0
+    # a bare --resume continues the newest run (its stored config, its folder; the toy model
+    # is local code, which a checkpoint's config names only with --trust-imports)
+    assert train_main(["--resume", "train.epochs=2", "--trust-imports"]) == 0
     assert load_checkpoint(tmp_path / "runs/train/exp2/last.pt")["epoch"] == 2
     assert load_checkpoint(tmp_path / "runs/train/exp/last.pt")["epoch"] == 1
     assert not (tmp_path / "runs/train/exp3").exists()
