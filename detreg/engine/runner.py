@@ -33,9 +33,9 @@ from detreg.config import Config, dump, run_context
 from detreg.engine import dist
 from detreg.engine.checkpoint import clean_temp_files, load_checkpoint, load_model_state, save_checkpoint
 from detreg.engine.hook import Hook, hook_priority, order_hooks, overridden_events
+from detreg.engine.signals import StopRequest, stop_on_signals
 from detreg.engine.step_record import StepRecord
 from detreg.engine.storage import EpochStorage
-from detreg.engine.signals import StopRequest, stop_on_signals
 from detreg.engine.workdir import WorkDirLock
 from detreg.errors import DetregError
 from detreg.events import ALL_EVENTS
@@ -342,6 +342,7 @@ class Runner:
         """Redo what the checkpoint's epoch still owed (its cut-short ``after_epoch`` hooks)."""
         self.epoch = self.start_epoch - 1
         self.epoch_complete = True
+        self.storage = EpochStorage(self.epoch, self.iter)  # its steps' scalars died with the crash
         self.logger.info(
             "resume: epoch %d ended before its end-of-epoch work was done; finishing it (%s)",
             self.start_epoch,

@@ -20,10 +20,12 @@ from detreg.launch import prepare_config
 
 HOOKS = f"""\
 crash: {{type: {__name__}.CrashInEvalHook, at: 1}}
-last: {{type: CheckpointHook}}
 eval: {{type: EvalHook, interval: 100, plots: never}}
 best: {{type: BestCheckpointHook, strip: false}}
-logger: {{type: LoggerHook, progress: false, tensorboard: false, plots: false, plot_batch: false}}
+metrics: {{type: MetricsFileHook, plots: false}}
+progress: null
+tensorboard: null
+images: null
 """
 
 
@@ -54,7 +56,7 @@ def test_resume_finishes_the_evaluation_best_and_metrics_the_crash_lost(toy_conf
         first.train()
     work = first.work_dir
     ckpt = load_checkpoint(work / "last.pt")
-    assert ckpt["epoch"] == 2 and ckpt["epoch_end"]["owed"] == ["last", "eval", "logger"]
+    assert ckpt["epoch"] == 2 and ckpt["epoch_end"]["owed"] == ["checkpoint", "eval", "metrics"]
     assert not (work / "best.pt").exists() and [r["epoch"] for r in records(work)] == [1]
 
     CrashInEvalHook.evaluated.clear()

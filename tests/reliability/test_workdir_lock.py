@@ -31,8 +31,9 @@ from detreg.errors import DetregError
 from detreg.launch import prepare_config
 
 HOOKS = """\
-last: {type: CheckpointHook}
-logger: {type: LoggerHook, progress: false, tensorboard: false, plots: false, plot_batch: false}
+metrics: {type: MetricsFileHook, plots: false}
+tensorboard: null
+images: null
 """
 
 
