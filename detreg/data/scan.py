@@ -216,7 +216,7 @@ def scan(
         if progress:
             from tqdm import tqdm
 
-            it = tqdm(it, total=len(images), desc=desc, unit="img", leave=False)
+            it = tqdm(it, total=len(images), desc=desc, unit="img", leave=False, disable=None)
         results = list(it)
     _decode_jpegs(results, workers)
     save_cache(cache_path, key, results)

@@ -42,7 +42,7 @@ def run_evaluation(
         try:
             from tqdm import tqdm
 
-            bar = tqdm(loader, desc="eval", leave=False, dynamic_ncols=True)
+            bar = tqdm(loader, desc="eval", leave=False, dynamic_ncols=True, disable=None)
         except ImportError:  # tqdm is a dependency, but the bar is only cosmetic
             pass
     amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
