@@ -136,3 +136,12 @@ def test_scan_cache_is_used_and_invalidated(corpus: Path) -> None:
 def test_unwritable_cache_folder_only_warns(corpus: Path, caplog) -> None:
     rep = _report(corpus, cache_path=str(corpus / "no_such_dir" / "x.cache.json"))
     assert rep.counts["images"] == 17 and not rep.from_cache
+
+
+def test_scan_draws_no_progress_bar_into_a_pipe(corpus: Path, capfd) -> None:
+    """Piped output (``detreg-train ... 2>&1 | tee log``) gets no bar fragments."""
+    images = sorted(str(p) for p in (corpus / "images" / "train").iterdir())
+    labels = [p.replace("/images/", "/labels/").rsplit(".", 1)[0] + ".txt" for p in images]
+    scan(images, labels, nc=3, cache_path=False, progress=True)
+    out, err = capfd.readouterr()
+    assert "\r" not in out + err and "img/s" not in out + err
