@@ -184,38 +184,31 @@ class ProgressHook(Hook):
         t = runner.storage.step_time(20)
         return runner.storage.images_per_step / t if t > 0 else 0.0
 
-    def _postfix(self, runner: RunnerContract) -> str:
+    def _fields(self, runner: RunnerContract) -> list[tuple[str, str]]:
+        """(name, value) pairs of the running step: mean losses, lr, speed, eta, memory."""
         storage = runner.storage
-        parts = [f"{k}={fmt_value(v)}" for k, v in storage.means().items()]
+        fields = [(k, fmt_value(v)) for k, v in storage.means().items()]
         if storage.skipped:
-            parts.append(f"skipped={storage.skipped}")
+            fields.append(("skipped", str(storage.skipped)))
         if storage.lrs:
-            parts.append(f"lr={storage.lrs[0]:.3g}")
-        parts.append(f"{self._ips(runner):.1f}img/s")
-        parts.append(f"eta={fmt_time(self._eta(runner))}")
+            fields.append(("lr", f"{storage.lrs[0]:.4g}"))
+        fields.append(("img/s", f"{self._ips(runner):.1f}"))
+        fields.append(("eta", fmt_time(self._eta(runner))))
         mem = _max_mem_gb(runner)
         if mem is not None:
-            parts.append(f"mem={mem:.1f}G")
-        return " ".join(parts)
+            fields.append(("mem", f"{mem:.1f}G"))
+        return fields
+
+    def _postfix(self, runner: RunnerContract) -> str:
+        return " ".join(f"{v}{k}" if k == "img/s" else f"{k}={v}" for k, v in self._fields(runner))
 
     def _step_line(self, runner: RunnerContract) -> str:
-        storage = runner.storage
         n = _steps(runner.train_loader)
         width = len(str(n)) if n else 1
-        parts = [
-            f"Epoch {runner.epoch + 1}/{runner.max_epochs} [{runner.step_in_epoch + 1:>{width}}/{n or '?'}]"
-        ]
-        parts += [f"{k} {fmt_value(v)}" for k, v in storage.means().items()]
-        if storage.skipped:
-            parts.append(f"skipped {storage.skipped}")
-        if storage.lrs:
-            parts.append(f"lr {storage.lrs[0]:.4g}")
-        parts.append(f"{self._ips(runner):.1f} img/s")
-        parts.append(f"eta {fmt_time(self._eta(runner))}")
-        mem = _max_mem_gb(runner)
-        if mem is not None:
-            parts.append(f"mem {mem:.1f}G")
-        return "  ".join(parts)
+        step = f"{runner.step_in_epoch + 1:>{width}}/{n or '?'}"
+        head = f"Epoch {runner.epoch + 1}/{runner.max_epochs} [{step}]"
+        body = [f"{v} {k}" if k == "img/s" else f"{k} {v}" for k, v in self._fields(runner)]
+        return "  ".join([head, *body])
 
     def _final_line(self, runner: RunnerContract) -> str:
         work_dir = Path(runner.work_dir)
