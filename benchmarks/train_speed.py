@@ -145,7 +145,7 @@ def run_training(
         f"train.device={device}",
         f"model.backbone.block={spec['block']}",
         f"model.neck.block={spec['block']}",
-        "hooks.stop_aug.epochs=0",  # mosaic on, as in all but the last 15 of 300 epochs
+        "train.stop_aug_epochs=0",  # mosaic on, as in all but the last 15 of 300 epochs
         "hooks.eval=null",
         "hooks.best=null",
         "hooks.progress.bar=false",

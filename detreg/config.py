@@ -62,6 +62,10 @@ TRAIN_SCHEMA: dict[str, tuple[Any, Any]] = {
     "accumulate": (Annotated[int, Range(min=1)] | None, _OPTIONAL),
     "find_unused_parameters": (bool, _OPTIONAL),
     "sync_bn": (bool, _OPTIONAL),
+    # the recipe (RECIPE_KEYS): one value for every component, through the run context
+    "warmup_epochs": (Annotated[float, Range(min=0)], _OPTIONAL),
+    "stop_aug_epochs": (Annotated[int, Range(min=0)], _OPTIONAL),
+    "nominal_batch_size": (Annotated[int, Range(min=1)] | None, _OPTIONAL),
 }
 
 #: The knobs people change most, with their defaults (``train.<key>``).
@@ -94,7 +98,12 @@ DEFAULT_HOOKS: dict[str, Any] = {
 LOGGER_HOOKS = ("progress", "metrics", "tensorboard", "images")
 
 #: Names offered to every component whose signature has a parameter of that exact name.
+#: Recipe settings of the ``train:`` section, one value for every component that uses it
+#: (offered through :func:`run_context`; ``stop_aug_epochs`` scaled to the run there).
+RECIPE_KEYS = ("warmup_epochs", "stop_aug_epochs", "nominal_batch_size")
+
 CONTEXT_KEYS = (
+    *RECIPE_KEYS,
     "img_size",
     "batch_size",
     "epochs",
@@ -406,10 +415,22 @@ def import_modules(cfg: Config) -> None:
 
 # ---------------------------------------------------------------------- validation
 def run_context(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The values offered to components by parameter name (see :mod:`detreg.registry`)."""
+    """The values offered to components by parameter name (see :mod:`detreg.registry`).
+
+    From ``train:``: ``img_size``, ``batch_size``, ``epochs``, ``seed``, ``workers`` and the
+    recipe settings :data:`RECIPE_KEYS` (``warmup_epochs``, ``nominal_batch_size`` as
+    written; ``stop_aug_epochs`` scaled to the run by
+    :func:`detreg.optim.recipe.stop_aug_epochs`, so the stop-aug and best-checkpoint hooks
+    get the same window). From ``data:``: ``class_names``, ``num_classes``.
+    """
+    from detreg.optim.recipe import stop_aug_epochs
+
     train = cfg.get("train", {})
     data = cfg.get("data") or {}
-    ctx = {k: train[k] for k in ("img_size", "batch_size", "epochs", "seed", "workers") if k in train}
+    keys = ("img_size", "batch_size", "epochs", "seed", "workers", *RECIPE_KEYS)
+    ctx = {k: train[k] for k in keys if k in train}
+    if isinstance(ctx.get("stop_aug_epochs"), int) and isinstance(ctx.get("epochs"), int):
+        ctx["stop_aug_epochs"] = stop_aug_epochs(ctx["stop_aug_epochs"], ctx["epochs"])
     names = data.get("names")
     if isinstance(names, dict):
         names = [names[k] for k in sorted(names)]

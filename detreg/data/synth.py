@@ -31,6 +31,9 @@ import yaml
 from detreg.data.synth_files import claim_output
 
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross", "ring")
+#: Every shape the generator draws: :data:`SHAPES` (the default classes) and four more
+#: that ``classes`` can ask for (the ten-class benchmark set uses all of them).
+ALL_SHAPES: tuple[str, ...] = (*SHAPES, "pentagon", "hexagon", "diamond", "arrow")
 
 _SPLITS = {"train": 0, "val": 1}
 _SHIFT = 4  # fixed-point bits for sub-pixel cv2 drawing
@@ -39,6 +42,51 @@ _MARGIN = 4  # min pixels between a shape's circumcircle and the image border
 _MIN_REL, _MAX_REL = 0.06, 0.5  # object size (circumcircle diameter) / shorter image side
 _MIN_VISIBLE = 0.6  # an object must keep this fraction of its pixels visible
 _ALPHA_EPS = 1e-3  # alpha above this counts as a drawn pixel
+
+
+@dataclass(frozen=True)
+class SynthStyle:
+    """How hard the images are: object count, object size, occlusion, clutter, background.
+
+    ``min_rel``/``max_rel``: object size (circumcircle diameter) over the shorter image side,
+    drawn log-uniformly; ``min_visible``: the fraction of its pixels an object keeps when
+    later objects overlap it; ``distractors``: up to this many unlabelled clutter marks
+    (elongated ellipses, strokes, blotches) under the objects; ``texture``: photo-like
+    multi-scale texture backgrounds instead of gradients.
+    """
+
+    min_objects: int = 1
+    max_objects: int = 8
+    min_rel: float = _MIN_REL
+    max_rel: float = _MAX_REL
+    min_visible: float = _MIN_VISIBLE
+    distractors: int = 0
+    texture: bool = False
+
+
+#: Named styles: ``demo`` (the default: a few mid-size shapes) and ``hard`` (many small,
+#: overlapping objects on cluttered photo-like backgrounds, for the quality benchmark).
+STYLES: dict[str, SynthStyle] = {
+    "demo": SynthStyle(),
+    "hard": SynthStyle(
+        min_objects=3,
+        max_objects=20,
+        min_rel=0.035,
+        max_rel=0.3,
+        min_visible=0.45,
+        distractors=10,
+        texture=True,
+    ),
+}
+
+
+def get_style(style: str | SynthStyle) -> SynthStyle:
+    """A :class:`SynthStyle` from its name in :data:`STYLES` (or the style itself)."""
+    if isinstance(style, SynthStyle):
+        return style
+    if style not in STYLES:
+        raise ValueError(f"unknown synthetic style {style!r}; choose from {', '.join(STYLES)}")
+    return STYLES[style]
 
 
 @dataclass
@@ -91,6 +139,30 @@ def shape_alpha(
             k = np.arange(10)
             radii = np.where(k % 2 == 0, r, 0.45 * r)
             pts = _poly(lx, ly, radii, angle + k * (math.pi / 5) - math.pi / 2)
+        elif shape in ("pentagon", "hexagon"):
+            n = 5 if shape == "pentagon" else 6
+            k = np.arange(n)
+            pts = _poly(lx, ly, np.full(n, r), angle + k * (2 * math.pi / n) - math.pi / 2)
+        elif shape == "diamond":  # a rhombus half as wide as it is long
+            k = np.arange(4)
+            pts = _poly(lx, ly, np.where(k % 2 == 0, r, 0.5 * r), angle + k * (math.pi / 2))
+        elif shape == "arrow":
+            w, hw = 0.22 * r, 0.6 * r  # shaft half-width, head half-width; tip at +r, tail at -r
+            local = np.array(
+                [
+                    (r, 0),
+                    (0.1 * r, hw),
+                    (0.1 * r, w),
+                    (-r * 0.97, w),
+                    (-r * 0.97, -w),
+                    (0.1 * r, -w),
+                    (0.1 * r, -hw),
+                ],
+                np.float64,
+            )
+            ca, sa = math.cos(angle), math.sin(angle)
+            rot = local @ np.array([[ca, sa], [-sa, ca]])
+            pts = np.round((rot + (lx, ly)) * _ONE).astype(np.int32)
         elif shape == "cross":
             w = 0.3 * r  # arm half-width
             arm = math.sqrt(r * r - w * w)  # arm-end corners lie on the circumcircle
@@ -115,7 +187,7 @@ def shape_alpha(
             rot = local @ np.array([[ca, sa], [-sa, ca]])
             pts = np.round((rot + (lx, ly)) * _ONE).astype(np.int32)
         else:
-            raise ValueError(f"unknown synthetic shape {shape!r}; choose from {SHAPES}")
+            raise ValueError(f"unknown synthetic shape {shape!r}; choose from {ALL_SHAPES}")
         cv2.fillPoly(m, [pts], 255, lineType=cv2.LINE_AA, shift=_SHIFT)
     return m.astype(np.float32) / 255.0, x0, y0
 
@@ -157,6 +229,48 @@ def _background(rng: np.random.Generator, h: int, w: int, flat: bool) -> np.ndar
     return np.clip(img, 0, 255)
 
 
+def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A photo-like background: colour noise at several scales, blurred patches, grain."""
+    img = np.full((h, w, 3), rng.uniform(40, 215, 3), np.float32)
+    for cells in (2, 5, 13, 31):  # octaves: from broad shading to fine texture
+        amp = rng.uniform(5, 45) * (0.6 if cells > 10 else 1.0)
+        noise = rng.normal(0, amp, (cells, cells, 3)).astype(np.float32)
+        if rng.random() < 0.5:  # some octaves are grey (luminance only)
+            noise[...] = noise[..., :1]
+        img += cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)
+    for _ in range(int(rng.integers(2, 8))):  # soft-edged regions (walls, sky, floor ...)
+        x0, y0 = int(rng.integers(-w // 4, w)), int(rng.integers(-h // 4, h))
+        x1, y1 = x0 + int(rng.integers(w // 6, w)), y0 + int(rng.integers(h // 6, h))
+        patch = np.zeros((h, w, 1), np.float32)
+        cv2.rectangle(patch, (x0, y0), (x1, y1), 1.0, -1)
+        patch = cv2.GaussianBlur(patch, (0, 0), rng.uniform(2, 12))[..., None]
+        img = img * (1 - 0.6 * patch) + 0.6 * patch * rng.uniform(0, 255, 3).astype(np.float32)
+    return img
+
+
+def _distractors(rng: np.random.Generator, img: np.ndarray, n: int) -> None:
+    """Draw ``n`` unlabelled marks (elongated ellipses, thick strokes, blotches) in place."""
+    h, w = img.shape[:2]
+    side = min(h, w)
+    for _ in range(n):
+        col = tuple(float(v) for v in rng.uniform(0, 255, 3))
+        cen = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        kind = rng.random()
+        if kind < 0.4:  # elongated ellipse (a circle is a class: keep the aspect <= 0.45)
+            a = max(2, int(side * rng.uniform(0.02, 0.15)))
+            axes = (a, max(1, int(a * rng.uniform(0.1, 0.45))))
+            cv2.ellipse(img, cen, axes, float(rng.uniform(0, 180)), 0, 360, col, -1, cv2.LINE_AA)
+        elif kind < 0.75:  # thick polyline stroke
+            pts = np.cumsum(rng.normal(0, side * 0.06, (int(rng.integers(3, 7)), 2)), 0) + cen
+            cv2.polylines(img, [pts.astype(np.int32)], False, col, int(rng.integers(1, 5)), cv2.LINE_AA)
+        else:  # irregular blotch: a soft random polygon
+            k = int(rng.integers(7, 12))
+            ang = np.sort(rng.uniform(0, 2 * math.pi, k))
+            rad = side * rng.uniform(0.01, 0.08) * rng.uniform(0.4, 1.0, k)
+            pts = np.stack([cen[0] + rad * np.cos(ang), cen[1] + rad * np.sin(ang)], 1)
+            cv2.fillPoly(img, [pts.astype(np.int32)], col, cv2.LINE_AA)
+
+
 def _pick_colour(rng: np.random.Generator, under: np.ndarray) -> np.ndarray:
     best, best_d = None, -1.0
     for _ in range(12):
@@ -192,20 +306,29 @@ def render_image(
     shapes: Sequence[str] = SHAPES,
     n_objects: int | None = None,
     flat: bool = False,
+    style: str | SynthStyle = "demo",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Render one image; returns ``(img uint8 [H,W,3], boxes float [n,4] xyxy px, classes int [n])``.
 
     ``boxes`` frame the visible drawn pixels of each object (``x2``/``y2`` exclusive pixel
     edges). ``flat`` gives a plain one-colour background and no pixel noise (for tests).
+    ``style`` (a name from :data:`STYLES` or a :class:`SynthStyle`) sets how hard it is.
     """
-    img = _background(rng, height, width, flat)
-    n = int(rng.integers(1, 9)) if n_objects is None else n_objects
+    st = get_style(style)
+    if st.texture and not flat:
+        img = _texture(rng, height, width)
+    else:
+        img = _background(rng, height, width, flat)
+    if st.distractors and not flat:
+        _distractors(rng, img, int(rng.integers(0, st.distractors + 1)))
+        img = np.clip(img, 0, 255)
+    n = int(rng.integers(st.min_objects, st.max_objects + 1)) if n_objects is None else n_objects
     side = min(width, height)
     objs: list[_Obj] = []
     for _ in range(n):
         for _attempt in range(30):
             cls = int(rng.integers(0, len(shapes)))
-            rel = math.exp(rng.uniform(math.log(_MIN_REL), math.log(_MAX_REL)))
+            rel = math.exp(rng.uniform(math.log(st.min_rel), math.log(st.max_rel)))
             size = max(rel * side, 6.0)
             r = size / 2 + _MARGIN
             cx = rng.uniform(r, width - r)
@@ -222,7 +345,7 @@ def render_image(
                     continue
                 v = o.visible.copy()
                 v[sl[0], sl[1]] *= 1.0 - alpha[sl[2], sl[3]]
-                if v.sum() < _MIN_VISIBLE * o.area:
+                if v.sum() < st.min_visible * o.area:
                     ok = False
                     break
                 updates.append((o, v))
@@ -261,11 +384,11 @@ def _image_size(rng: np.random.Generator, size: int) -> tuple[int, int]:
     return int(w), int(h)
 
 
-def _make_one(task: tuple[int, int, int, int, Path, Path, Sequence[str]]) -> dict:
-    seed, split_code, idx, size, img_path, lbl_path, shapes = task
+def _make_one(task: tuple[int, int, int, int, Path, Path, Sequence[str], SynthStyle]) -> dict:
+    seed, split_code, idx, size, img_path, lbl_path, shapes, style = task
     rng = np.random.default_rng((seed, split_code, idx))
     w, h = _image_size(rng, size)
-    img, boxes, classes = render_image(rng, w, h, shapes)
+    img, boxes, classes = render_image(rng, w, h, shapes, style=style)
     quality = int(rng.integers(80, 96))
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
@@ -287,17 +410,20 @@ def make_synth_dataset(
     seed: int = 0,
     classes: Sequence[str] | None = None,
     workers: int | None = None,
+    style: str | SynthStyle = "demo",
 ) -> Path:
     """Write a synthetic shapes dataset in YOLO layout (+ COCO val json); return the data yaml path.
 
-    ``classes`` picks a subset/order of :data:`SHAPES` (default: all six). ``size`` is the
+    ``classes`` picks a subset/order of :data:`ALL_SHAPES` (default: the six of :data:`SHAPES`);
+    ``style`` how hard the images are (:data:`STYLES`: ``demo`` or ``hard``). ``size`` is the
     nominal image side; about half the images are non-square (each side ×0.75–1.25).
     Output is byte-identical for the same arguments, whatever ``workers``.
     """
     shapes = tuple(SHAPES if classes is None else classes)
-    bad = [s for s in shapes if s not in SHAPES]
+    bad = [s for s in shapes if s not in ALL_SHAPES]
     if bad or not shapes or len(set(shapes)) != len(shapes):
-        raise ValueError(f"classes must be distinct names from {SHAPES}, got {list(shapes)}")
+        raise ValueError(f"classes must be distinct names from {ALL_SHAPES}, got {list(shapes)}")
+    st = get_style(style)
     if n_train < 0 or n_val < 0 or size < 32:
         raise ValueError("need n_train >= 0, n_val >= 0 and size >= 32")
     out = Path(out_dir).expanduser().resolve()
@@ -307,12 +433,14 @@ def make_synth_dataset(
         img_dir, lbl_dir = out / "images" / split, out / "labels" / split
         for i in range(n):
             img_path, lbl_path = img_dir / f"{i:06d}.jpg", lbl_dir / f"{i:06d}.txt"
-            tasks.append((seed, _SPLITS[split], i, size, img_path, lbl_path, shapes))
+            tasks.append((seed, _SPLITS[split], i, size, img_path, lbl_path, shapes, st))
     # only files an earlier synthetic set wrote are replaced (stale ones from a bigger run
     # would corrupt the counts); anything else there stops us before a file is touched
     planned = [p for t in tasks for p in t[4:6]]
     planned += [out / "annotations" / "instances_val.json", out / "data.yaml"]
     params = {"n_train": n_train, "n_val": n_val, "size": size, "seed": seed, "classes": list(shapes)}
+    if st != STYLES["demo"]:
+        params["style"] = style if isinstance(style, str) else repr(st)
     claim_output(out, planned, params)
     for split in counts:
         for d in (out / "images" / split, out / "labels" / split):
@@ -374,6 +502,7 @@ def run_synth(args: argparse.Namespace) -> int:
         seed=args.seed,
         classes=classes,
         workers=args.workers,
+        style=args.style,
     )
     names = yaml.safe_load(yaml_path.read_text())["names"]
     print(
@@ -396,7 +525,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--size", type=int, default=320, help="nominal image side in pixels (default 320)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
-        "--classes", default=None, help=f"comma-separated subset of {','.join(SHAPES)} (default: all)"
+        "--classes",
+        default=None,
+        help=f"comma-separated subset of {','.join(ALL_SHAPES)} (default: {','.join(SHAPES)})",
+    )
+    p.add_argument(
+        "--style",
+        choices=sorted(STYLES),
+        default="demo",
+        help="demo: a few mid-size shapes (default); hard: many small overlapping objects, "
+        "clutter, photo-like backgrounds",
     )
     p.add_argument("--workers", type=int, default=None, help="threads (default: cpu count, at most 8)")
     p.set_defaults(func=run_synth)

@@ -19,7 +19,7 @@ def run_evaluation(
     loader: Iterable[dict[str, Any]],
     evaluator: Any,
     device: str | torch.device,
-    conf_thres: float = 0.03,
+    conf_thres: float = 0.001,
     iou_thres: float = 0.65,
     max_det: int = 300,
     half: bool = False,

@@ -1,7 +1,8 @@
 """Checkpoint hooks: ``last.pt`` every epoch (before eval) and ``best.pt`` after eval.
 
 Two hooks because they sit on both sides of evaluation (priority 60 and 80): a crash in
-evaluation never loses the epoch that was just trained.
+evaluation never loses the epoch that was just trained. Neither knows the other: each
+writes only its own files.
 """
 
 from __future__ import annotations
@@ -46,20 +47,25 @@ class BestCheckpointHook(Hook):
     """Write ``best.pt`` when an evaluation reaches a new best ``metric`` (ties count).
 
     Also ``best_stop_aug.pt``: the best inside the last ``stop_aug_epochs`` epochs (the
-    window where mosaic/mixup are off; set it to the StopAugHook's ``epochs``). At the end
-    of training ``best.pt`` is stripped: the EMA weights (when any) become ``model``, the
-    optimizer and EMA states are dropped and floats are stored in half precision.
-    ``last.pt`` stays whole so the run can be resumed or extended. A new best also
-    rewrites ``last.pt`` (written before evaluation) so it carries the best values a
-    resume must compare against.
+    window where mosaic/mixup are off). At the end of training ``best.pt`` is stripped:
+    the EMA weights (when any) become ``model``, the optimizer and EMA states are dropped
+    and floats are stored in half precision. ``last.pt`` is not this hook's business.
+
+    The best values so far are this hook's state (saved in every checkpoint by whoever
+    writes it). A checkpoint written before an evaluation carries the values from before
+    it, so after a resume the hook also reads the ``best_fitness`` stored in its own
+    ``best.pt``/``best_stop_aug.pt`` of the run folder and keeps the larger: a resumed
+    run never overwrites ``best.pt`` with a worse model.
 
     Args:
         metric: key of ``runner.metrics`` to maximise.
-        stop_aug_epochs: size of the stop-aug window (0: no ``best_stop_aug.pt``).
+        stop_aug_epochs: size of the stop-aug window (0: no ``best_stop_aug.pt``); comes
+            from ``train.stop_aug_epochs`` through the run context, the StopAugHook's value.
         strip: strip ``best.pt`` (and ``best_stop_aug.pt``) at the end.
     """
 
     priority = 80
+    FILES = {"best": "best.pt", "best_stop_aug": "best_stop_aug.pt"}
 
     def __init__(self, metric: str = "mAP50_95", stop_aug_epochs: int = 0, strip: bool = True) -> None:
         self.metric = metric
@@ -67,6 +73,7 @@ class BestCheckpointHook(Hook):
         self.strip = strip
         self.best = -1.0
         self.best_stop_aug = -1.0
+        self._resumed = False
 
     def after_val(self, runner: RunnerContract) -> None:
         """Compare the fresh metric with the best so far and save."""
@@ -76,6 +83,8 @@ class BestCheckpointHook(Hook):
                 "BestCheckpointHook: metrics have no '%s'; best.pt not updated", self.metric
             )
             return
+        if self._resumed:
+            self._catch_up_with_files(runner)
         value = float(value)
         in_window = self.in_last_epochs(runner, self.stop_aug_epochs)
         new_best = value >= self.best
@@ -86,18 +95,21 @@ class BestCheckpointHook(Hook):
             self.best = value
         if new_window_best:
             self.best_stop_aug = value
-        state = runner.checkpoint_state()
-        last = runner.work_dir / "last.pt"
-        if last.is_file():
-            # last.pt of this epoch was written before evaluation (CheckpointHook, priority
-            # 60) and holds the previous best values: keep it in step, or a resume from it
-            # would compare against a stale best and overwrite best.pt with a worse model.
-            runner.save_checkpoint(last, state)
-        best_state = {**state, "best_fitness": value}
+        best_state = {**runner.checkpoint_state(), "best_fitness": value}
         if new_best:
-            runner.save_checkpoint(runner.work_dir / "best.pt", best_state)
+            runner.save_checkpoint(runner.work_dir / self.FILES["best"], best_state)
         if new_window_best:
-            runner.save_checkpoint(runner.work_dir / "best_stop_aug.pt", best_state)
+            runner.save_checkpoint(runner.work_dir / self.FILES["best_stop_aug"], best_state)
+
+    def _catch_up_with_files(self, runner: Any) -> None:
+        """After a resume: take the ``best_fitness`` of this run's best files when larger."""
+        self._resumed = False
+        for attr, name in self.FILES.items():
+            path = runner.work_dir / name
+            if path.is_file():
+                stored = load_checkpoint(path).get("best_fitness")
+                if isinstance(stored, (int, float)) and stored > getattr(self, attr):
+                    setattr(self, attr, float(stored))
 
     def after_train(self, runner: RunnerContract) -> None:
         """Strip the best checkpoints for deployment."""
@@ -113,9 +125,10 @@ class BestCheckpointHook(Hook):
         return {"best": self.best, "best_stop_aug": self.best_stop_aug}
 
     def load_state_dict(self, state: dict[str, float]) -> None:
-        """Restore the best values."""
+        """Restore the best values (the best files are read too, at the next evaluation)."""
         self.best = float(state["best"])
         self.best_stop_aug = float(state["best_stop_aug"])
+        self._resumed = True
 
 
 def strip_checkpoint(ckpt: dict[str, Any]) -> dict[str, Any]:

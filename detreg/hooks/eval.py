@@ -35,7 +35,9 @@ class EvalHook(Hook):
 
     Args:
         interval, heavy_eval_range, final_only: the schedule (see :func:`should_evaluate`).
-        conf_thres, iou_thres, max_det: post-processing for evaluation (YOLOv6: 0.03, 0.65).
+        conf_thres, iou_thres, max_det: post-processing for evaluation. mAP is measured at
+            conf 0.001 as COCO tools, Ultralytics and the papers do (YOLOv6 trains with 0.03,
+            which cuts the low-score tail of the PR curve and under-reports AP).
         evaluator: an ``EVALUATORS`` config.
         plots: 'final', 'always' or 'never'.
     """
@@ -47,7 +49,7 @@ class EvalHook(Hook):
         interval: int = 20,
         heavy_eval_range: int = 50,
         final_only: bool = False,
-        conf_thres: float = 0.03,
+        conf_thres: float = 0.001,
         iou_thres: float = 0.65,
         max_det: int = 300,
         evaluator: Annotated[Any, EVALUATORS] = None,

@@ -1,4 +1,9 @@
-"""StopAugHook: switch mosaic/mixup off for the last N epochs (YOLOv6's stop-aug)."""
+"""StopAugHook: switch mosaic/mixup off for the last N epochs (YOLOv6's stop-aug).
+
+N comes from ``train.stop_aug_epochs`` through the run context (already scaled to the run
+by :func:`detreg.optim.recipe.stop_aug_epochs`), the same value the best-checkpoint hook
+receives.
+"""
 
 from __future__ import annotations
 
@@ -10,26 +15,37 @@ from detreg.registry import HOOKS
 
 @HOOKS.register()
 class StopAugHook(Hook):
-    """Disable the named transforms whenever ``epoch >= max_epochs - epochs``.
+    """Disable the named transforms whenever ``epoch >= max_epochs - stop_aug_epochs``.
 
     Level-triggered (checked before every epoch), so a run resumed inside the window
     trains without them too.
 
     Args:
-        epochs: size of the window at the end of training (YOLOv6: 15).
+        stop_aug_epochs: size of the window at the end of training. Set it as
+            ``train.stop_aug_epochs`` (YOLOv6: 15), which the run context scales to the run
+            (at most a tenth of the epochs); a value given here is taken as it is.
         transforms: registered transform types to switch off.
     """
 
     priority = 40
 
-    def __init__(self, epochs: int = 15, transforms: Sequence[str] = ("Mosaic", "MixUp")) -> None:
-        self.epochs = epochs
+    def __init__(self, stop_aug_epochs: int = 15, transforms: Sequence[str] = ("Mosaic", "MixUp")) -> None:
+        self.stop_aug_epochs = stop_aug_epochs
         self.transforms = tuple(transforms)
         self.applied = False
 
+    def before_train(self, runner: RunnerContract) -> None:
+        """Log the window chosen for this run."""
+        runner.logger.info(
+            "recipe: %s off for the last %d of %d epochs",
+            "/".join(self.transforms),
+            self.stop_aug_epochs,
+            runner.max_epochs,
+        )
+
     def before_epoch(self, runner: RunnerContract) -> None:
         """Switch the transforms off once the window is reached."""
-        if self.applied or not self.in_last_epochs(runner, self.epochs):
+        if self.applied or not self.in_last_epochs(runner, self.stop_aug_epochs):
             return
         runner.train_loader.disable_transforms(self.transforms)
         self.applied = True
@@ -37,5 +53,5 @@ class StopAugHook(Hook):
             "epoch %d: %s off for the last %d epochs",
             runner.epoch + 1,
             "/".join(self.transforms),
-            self.epochs,
+            self.stop_aug_epochs,
         )

@@ -1,10 +1,16 @@
-"""``WarmupHook``: YOLOv6's linear warmup of lr, momentum and gradient accumulation."""
+"""``WarmupHook``: YOLOv6's linear warmup of lr, momentum and gradient accumulation.
+
+``warmup_epochs`` and ``nominal_batch_size`` are recipe settings of the ``train:`` section
+(one value for every component, offered through the run context); the warmup length is
+capped at a fraction of the run (:mod:`detreg.optim.recipe`).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from detreg.engine.hook import Hook, RunnerContract
+from detreg.optim import recipe
 from detreg.optim.scaling import NOMINAL_BATCH_SIZE, nominal_accumulate
 from detreg.registry import HOOKS
 
@@ -17,16 +23,17 @@ def interp(t: float, end: float, y0: float, y1: float) -> float:
     return y0 + (y1 - y0) * frac
 
 
-def warmup_iters(warmup_epochs: float, iters_per_epoch: int, min_warmup_iters: int = 1000) -> int:
-    """``W = max(round(warmup_epochs * iters_per_epoch), min_warmup_iters)``."""
-    return max(round(warmup_epochs * iters_per_epoch), min_warmup_iters)
+warmup_iters = recipe.warmup_iters
 
 
 @HOOKS.register()
 class WarmupHook(Hook):
     """YOLOv6 warmup, applied in ``before_step`` for every global step ``t <= W``.
 
-    With ``W = max(round(warmup_epochs * len(train_loader)), min_warmup_iters)``:
+    With ``W = min(max(round(warmup_epochs * ipe), min_warmup_iters), round(max_fraction *
+    epochs * ipe))`` (``ipe = len(train_loader)``, ``epochs = runner.max_epochs``; YOLOv6's
+    value for long runs, at most a tenth of a short one, see
+    :func:`detreg.optim.recipe.warmup_iters`):
 
     - lr of group k: ``interp(t, [0, W], [warmup_bias_lr if bias group else 0, target_k])``,
       ``target_k = initial_lr_k * lf(epoch)``, read from the scheduler (``lrs_at`` of
@@ -44,7 +51,17 @@ class WarmupHook(Hook):
     After warmup the hook only sets ``accumulate``: lr belongs to the scheduler. Everything
     is computed from ``runner.iter``/``runner.epoch``, so the hook has no state and a resumed
     run lands on the same values. ``warmup_epochs: 0`` with ``min_warmup_iters: 0`` disables
-    the warmup.
+    the warmup. ``before_train`` logs the chosen length and accumulation.
+
+    Args:
+        warmup_epochs: ``train.warmup_epochs`` (YOLOv6: 3).
+        min_warmup_iters: floor of the warmup in iterations (YOLOv6: 1000), under the cap.
+        warmup_bias_lr: the bias group's starting lr.
+        warmup_momentum: the starting momentum.
+        nominal_batch_size: ``train.nominal_batch_size`` (YOLOv6: 64; null: leave
+            ``runner.accumulate`` alone).
+        max_fraction: the warmup never takes more than this fraction of the run's
+            iterations (1.0: YOLOv6's uncapped length).
     """
 
     priority = 20
@@ -56,23 +73,57 @@ class WarmupHook(Hook):
         warmup_bias_lr: float = 0.1,
         warmup_momentum: float = 0.8,
         nominal_batch_size: int | None = NOMINAL_BATCH_SIZE,
+        max_fraction: float = recipe.MAX_WARMUP_FRACTION,
     ) -> None:
         self.warmup_epochs = warmup_epochs
         self.min_warmup_iters = min_warmup_iters
         self.warmup_bias_lr = warmup_bias_lr
         self.warmup_momentum = warmup_momentum
         self.nominal_batch_size = nominal_batch_size
+        self.max_fraction = max_fraction
 
     def before_train(self, runner: RunnerContract) -> None:
-        """Remember each group's final lr/momentum (kept if the optimizer already has them)."""
+        """Remember each group's final lr/momentum (kept if the optimizer already has them);
+        log the warmup length and the accumulation chosen for this run."""
         for group in runner.optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
             group.setdefault("initial_momentum", _momentum(group))
+        ipe = len(runner.train_loader)
+        end = self._end(runner)
+        train = runner.cfg["train"]
+        if self.nominal_batch_size is None or train.get("accumulate") is not None:
+            acc = "accumulate left to the train step"
+        else:
+            bs = train["batch_size"]
+            acc = (
+                f"then accumulate {nominal_accumulate(bs, self.nominal_batch_size)} batches of {bs} "
+                f"(nominal batch {self.nominal_batch_size})"
+            )
+        runner.logger.info(
+            "recipe: warmup %d of %d iterations (%.2f epochs; warmup_epochs %g, min %d, at most %g%% "
+            "of the run), %s",
+            end,
+            runner.max_epochs * ipe,
+            end / max(ipe, 1),
+            self.warmup_epochs,
+            self.min_warmup_iters,
+            100 * self.max_fraction,
+            acc,
+        )
+
+    def _end(self, runner: RunnerContract) -> int:
+        return warmup_iters(
+            self.warmup_epochs,
+            len(runner.train_loader),
+            self.min_warmup_iters,
+            runner.max_epochs,
+            self.max_fraction,
+        )
 
     def before_step(self, runner: RunnerContract) -> None:
         """Set lr, momentum and ``runner.accumulate`` for global step ``runner.iter``."""
         t = runner.iter
-        end = warmup_iters(self.warmup_epochs, len(runner.train_loader), self.min_warmup_iters)
+        end = self._end(runner)
         warming = end > 0 and t <= end
         if warming:
             self._apply_lr_momentum(runner, t, end)

@@ -11,7 +11,15 @@ import numpy as np
 import pytest
 import yaml
 
-from detreg.data.synth import SHAPES, add_parser, make_synth_dataset, render_image, shape_alpha
+from detreg.data.synth import (
+    ALL_SHAPES,
+    SHAPES,
+    STYLES,
+    add_parser,
+    make_synth_dataset,
+    render_image,
+    shape_alpha,
+)
 
 N_TRAIN, N_VAL, SIZE = 16, 8, 160
 
@@ -127,7 +135,7 @@ def _drawn_bbox(img: np.ndarray, bg: np.ndarray) -> tuple[int, int, int, int]:
     return xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
 
 
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shape", ALL_SHAPES)
 def test_box_tight_single_shape(shape: str) -> None:
     for k in range(6):
         rng = np.random.default_rng(100 + k)
@@ -139,7 +147,7 @@ def test_box_tight_single_shape(shape: str) -> None:
         np.testing.assert_allclose(_drawn_bbox(img, bg), boxes[0], atol=1)
 
 
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shape", ALL_SHAPES)
 def test_shape_patch_not_clipped(shape: str) -> None:
     for size in (6.0, 13.3, 57.7):
         alpha, _, _ = shape_alpha(shape, size, 0.7, 50.3, 40.6)
@@ -173,7 +181,9 @@ def test_class_subset_and_errors(tmp_path: Path) -> None:
     a = np.concatenate([_labels(p) for p in (tmp_path / "s" / "labels").rglob("*.txt")])
     assert set(a[:, 0].astype(int)) <= {0, 1}
     with pytest.raises(ValueError):
-        make_synth_dataset(tmp_path / "bad", n_train=1, n_val=1, classes=["hexagon"])
+        make_synth_dataset(tmp_path / "bad", n_train=1, n_val=1, classes=["heptagon"])
+    with pytest.raises(ValueError, match="unknown synthetic style"):
+        make_synth_dataset(tmp_path / "bad", n_train=1, n_val=1, style="nightmare")
     # regenerating into the same folder with fewer images leaves no stale files
     make_synth_dataset(tmp_path / "s", n_train=1, n_val=1, size=64)
     assert len(list((tmp_path / "s" / "images" / "train").glob("*.jpg"))) == 1
@@ -188,3 +198,32 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     msg = capsys.readouterr().out
     assert msg.count("\n") == 1 and "2 train" in msg and "1 val" in msg and str(out / "data.yaml") in msg
     assert len(list((out / "images" / "val").glob("*.jpg"))) == 1
+
+
+def test_hard_style_many_small_overlapping_objects() -> None:
+    """The benchmark style: more, smaller objects than the demo, and some of them overlapping."""
+    counts, sizes, overlaps = [], [], 0
+    for i in range(12):
+        rng = np.random.default_rng((3, i))
+        img, boxes, classes = render_image(rng, 256, 256, ALL_SHAPES, style="hard")
+        assert img.shape == (256, 256, 3) and len(boxes) == len(classes) >= STYLES["hard"].min_objects
+        assert ((boxes[:, 2:] > boxes[:, :2]) & (boxes >= 0).all(1, keepdims=True)).all()
+        counts.append(len(boxes))
+        sizes += list(np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]))
+        for a in range(len(boxes)):
+            for b in range(a + 1, len(boxes)):
+                lo, hi = np.maximum(boxes[a, :2], boxes[b, :2]), np.minimum(boxes[a, 2:], boxes[b, 2:])
+                overlaps += bool((hi > lo).all())
+    assert np.mean(counts) > 8 and np.median(sizes) < 40 and overlaps > 0
+    assert set(
+        np.concatenate(
+            [render_image(np.random.default_rng(i), 128, 128, ALL_SHAPES, style="hard")[2] for i in range(20)]
+        )
+    ) == set(range(len(ALL_SHAPES)))
+
+
+def test_default_style_is_unchanged_by_the_hard_options() -> None:
+    a = render_image(np.random.default_rng(7), 96, 80)
+    b = render_image(np.random.default_rng(7), 96, 80, style=STYLES["demo"])
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)

@@ -64,13 +64,14 @@ def yolov6n_overrides(data: Path, work_dir: Path, stop_aug: int, crash: int | No
         "train.workers=0",
         "train.amp=false",
         "train.deterministic=true",
-        "optimizer.nominal_batch_size=8",
+        "train.nominal_batch_size=8",
         # warmup over 5 steps: lr, momentum and accumulate (1 -> 2) interpolate into epoch 1
         "hooks.warmup.min_warmup_iters=5",
-        "hooks.warmup.warmup_epochs=0",
-        "hooks.warmup.nominal_batch_size=8",
+        "hooks.warmup.max_fraction=1.0",
+        "train.warmup_epochs=0",
         "hooks.ema.tau=5",
-        f"hooks.stop_aug.epochs={stop_aug}",
+        # explicit hook values are taken as they are (train.stop_aug_epochs would be scaled to 0)
+        f"hooks.stop_aug.stop_aug_epochs={stop_aug}",
         f"hooks.best.stop_aug_epochs={stop_aug}",
         "hooks.eval.interval=2",
         "hooks.eval.heavy_eval_range=0",

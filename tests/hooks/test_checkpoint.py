@@ -190,12 +190,12 @@ class RisingMetric(Hook):
         runner.validate(lambda: {"mAP50_95": self.values[runner.epoch]})
 
 
-def test_last_pt_knows_the_best_value_of_its_own_epoch(toy_config) -> None:
-    """``last.pt`` is written before evaluation; the best value found after it must reach it.
+def test_resume_never_overwrites_best_with_a_worse_model(toy_config) -> None:
+    """``last.pt`` is written before evaluation, so it holds the best value from before it.
 
-    Otherwise a resume compares against a stale best and overwrites ``best.pt`` with a
-    worse model (here: 0.15 at epoch 3 is worse than 0.2 at epoch 2, found after the
-    epoch-2 ``last.pt`` was first written).
+    The best hook does not rewrite it (it knows no other hook); after a resume it reads the
+    ``best_fitness`` of its own ``best.pt`` instead. Here 0.15 at epoch 3 is worse than
+    0.2 at epoch 2, found after the epoch-2 ``last.pt`` was written.
     """
     hooks = (
         f"metric: {{type: {__name__}.RisingMetric, values: [0.1, 0.2, 0.15]}}\n"
@@ -203,10 +203,38 @@ def test_last_pt_knows_the_best_value_of_its_own_epoch(toy_config) -> None:
     )
     path = toy_config(hooks, epochs=2)
     first = run(path)
-    assert load_checkpoint(first.work_dir / "last.pt")["hooks"]["best"]["best"] == 0.2
+    assert load_checkpoint(first.work_dir / "last.pt")["hooks"]["best"]["best"] == 0.1  # stale on purpose
     resumed = Runner(
         prepare_config(path, ["hooks.logger=null", "train.epochs=3"]), resume=first.work_dir / "last.pt"
     )
     resumed.train()
     assert dict(resumed.hooks)["best"].best == 0.2
-    assert load_checkpoint(resumed.work_dir / "best.pt")["best_fitness"] == 0.2
+    best = load_checkpoint(resumed.work_dir / "best.pt")
+    assert best["best_fitness"] == 0.2 and best["epoch"] == 2
+
+
+def test_best_hook_writes_only_its_own_files(tmp_path: Path) -> None:
+    runner = fake_runner(tmp_path, max_epochs=4)
+    hook = BestCheckpointHook(stop_aug_epochs=2)
+    feed(hook, runner, {0: 0.1, 1: 0.2, 2: 0.3, 3: 0.4})
+    assert {name for _, name, _ in runner.saved} == {"best.pt", "best_stop_aug.pt"}
+
+
+def test_resumed_hook_catches_up_with_the_best_files(tmp_path: Path) -> None:
+    save_checkpoint({"best_fitness": 0.4}, tmp_path / "best.pt")
+    save_checkpoint({"best_fitness": 0.35}, tmp_path / "best_stop_aug.pt")
+    runner = fake_runner(tmp_path, max_epochs=10)
+    hook = BestCheckpointHook(stop_aug_epochs=3)
+    hook.load_state_dict({"best": 0.3, "best_stop_aug": 0.3})  # stale: from a last.pt
+    feed(hook, runner, {8: 0.33})
+    assert runner.saved == [] and hook.state_dict() == {"best": 0.4, "best_stop_aug": 0.35}
+    feed(hook, runner, {9: 0.5})
+    assert [name for _, name, _ in runner.saved] == ["best.pt", "best_stop_aug.pt"]
+
+
+def test_fresh_run_ignores_best_files_left_in_its_folder(tmp_path: Path) -> None:
+    save_checkpoint({"best_fitness": 0.9}, tmp_path / "best.pt")  # an older run's
+    runner = fake_runner(tmp_path)
+    hook = BestCheckpointHook()
+    feed(hook, runner, {0: 0.1})
+    assert [name for _, name, _ in runner.saved] == ["best.pt"]

@@ -55,3 +55,14 @@ def test_hook_evaluates_on_the_scheduled_epochs(toy_config, tmp_path: Path) -> N
     assert seen == evaluated(5, 2, 0) == [1, 3, 4]
     assert {"mAP50_95", "mAP50"} <= set(runner.metrics)
     assert (runner.work_dir / "best.pt").is_file()
+
+
+def test_map_is_measured_at_conf_0001_by_default() -> None:
+    """A 0.03 floor (YOLOv6's training eval) cuts the PR curve's tail and under-reports mAP."""
+    import inspect
+
+    from detreg.evaluation.loop import run_evaluation
+    from detreg.hooks.eval import EvalHook
+
+    assert EvalHook().conf_thres == 0.001
+    assert inspect.signature(run_evaluation).parameters["conf_thres"].default == 0.001

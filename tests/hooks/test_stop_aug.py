@@ -38,13 +38,13 @@ def epochs_off(hook: StopAugHook, max_epochs: int, start: int = 0) -> list[int]:
 
 
 def test_window_is_the_last_n_epochs() -> None:
-    assert epochs_off(StopAugHook(epochs=3), 10) == [7, 8, 9]  # YOLOv6: epoch == E - n on
-    assert epochs_off(StopAugHook(epochs=0), 10) == []
-    assert epochs_off(StopAugHook(epochs=15), 10) == list(range(10))
+    assert epochs_off(StopAugHook(stop_aug_epochs=3), 10) == [7, 8, 9]  # YOLOv6: epoch == E - n on
+    assert epochs_off(StopAugHook(stop_aug_epochs=0), 10) == []
+    assert epochs_off(StopAugHook(stop_aug_epochs=15), 10) == list(range(10))
 
 
 def test_level_triggered_a_fresh_hook_started_inside_the_window_applies_at_once() -> None:
-    assert epochs_off(StopAugHook(epochs=3), 10, start=8) == [8, 9]
+    assert epochs_off(StopAugHook(stop_aug_epochs=3), 10, start=8) == [8, 9]
 
 
 class LoaderState(Hook):
@@ -59,7 +59,7 @@ class LoaderState(Hook):
 
 
 def test_resume_inside_the_window_disables_mosaic_from_its_first_epoch(toy_config) -> None:
-    hooks = f"stop_aug: {{type: StopAugHook, epochs: 2}}\nstate: {{type: {__name__}.LoaderState}}\n"
+    hooks = f"stop_aug: {{type: StopAugHook, stop_aug_epochs: 2}}\nstate: {{type: {__name__}.LoaderState}}\n"
     pipeline = (
         "data.train.transforms=[{type: Mosaic, prob: 1.0}, {type: MixUp, prob: 0.0}, {type: Letterbox}]"
     )
@@ -71,7 +71,9 @@ def test_resume_inside_the_window_disables_mosaic_from_its_first_epoch(toy_confi
 
     LoaderState.seen.clear()
     resumed = Runner(
-        prepare_config(path, [pipeline, "hooks.logger=null", "train.epochs=5", "hooks.stop_aug.epochs=3"]),
+        prepare_config(
+            path, [pipeline, "hooks.logger=null", "train.epochs=5", "hooks.stop_aug.stop_aug_epochs=3"]
+        ),
         resume=Path(first.work_dir) / "last.pt",
     )
     resumed.train()  # resumes at epoch 3 of 5, inside the new window (epochs 2..4)

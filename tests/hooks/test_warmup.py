@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from types import SimpleNamespace
 
 import pytest
@@ -32,6 +33,7 @@ def make_runner(optimizer: str = "SGD", scheduler: bool = True, iters_per_epoch:
         train_loader=[None] * iters_per_epoch,
         accumulate=1,
         cfg={"train": {"batch_size": BS, **train}},
+        logger=logging.getLogger("test"),
     )
 
 
@@ -63,6 +65,20 @@ def test_warmup_iters():
     assert warmup_iters(3, 500, 1000) == 1500
     assert warmup_iters(0.5, 5, 0) == 2  # round(2.5) -> 2 (half to even, like numpy)
     assert interp(5, 10, 1.0, 3.0) == 2.0 and interp(20, 10, 1.0, 3.0) == 3.0
+    assert warmup_iters(3, 100, 1000, epochs=300) == 1000  # under the cap (3000): YOLOv6's value
+    assert warmup_iters(3, 50, 1000, epochs=30) == 150  # capped at a tenth of 1500 iterations
+    assert warmup_iters(3, 50, 1000, epochs=30, max_fraction=1.0) == 1000
+
+
+def test_short_run_warmup_is_a_tenth_of_the_run_and_logged(caplog):
+    r, hook = make_runner(iters_per_epoch=50), WarmupHook()
+    r.max_epochs = 30
+    with caplog.at_level(logging.INFO, logger="test"):
+        hook.before_train(r)
+    assert "recipe: warmup 150 of 1500 iterations" in caplog.text
+    assert "then accumulate 4 batches of 16 (nominal batch 64)" in caplog.text
+    at(r, hook, 150)
+    assert r.accumulate == 4 and at(r, hook, 75)["bias"]["lr"] < 0.1
 
 
 def test_start_of_warmup():

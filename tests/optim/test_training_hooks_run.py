@@ -37,7 +37,7 @@ class StepLog(Hook):
 
 
 HOOKS = """\
-warmup: {type: WarmupHook, warmup_epochs: 1, min_warmup_iters: 5, nominal_batch_size: 8}
+warmup: {type: WarmupHook, min_warmup_iters: 5, max_fraction: 1.0}
 lr: {type: LRSchedulerHook}
 ema: {type: EMAHook, tau: 3}
 log: {type: test_training_hooks_run.StepLog}
@@ -46,7 +46,12 @@ EXTRA = "scheduler: {type: CosineLR, lrf: 0.01}\n"
 
 
 def run(path: Path, work_dir: Path, resume: Path | None = None) -> Runner:
-    overrides = [f"work_dir={work_dir}", "train.deterministic=true", "optimizer.nominal_batch_size=8"]
+    overrides = [
+        f"work_dir={work_dir}",
+        "train.deterministic=true",
+        "train.warmup_epochs=1",
+        "train.nominal_batch_size=8",
+    ]
     runner = Runner(prepare_config(path, overrides), resume=resume)
     runner.train()
     return runner
