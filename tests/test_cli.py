@@ -34,7 +34,7 @@ def test_list_imports_no_torch() -> None:
 def test_info_prints_signature_and_doc(capsys) -> None:
     assert main(["info", "StopAugHook"]) == 0
     out = capsys.readouterr().out
-    assert "StopAugHook(epochs: int = 15" in out
+    assert "StopAugHook(stop_aug_epochs: int = 15" in out
     assert "kind: hooks" in out and "Level-triggered" in out
     assert main(["info", "StopAugHok"]) == 2
     assert "Did you mean 'StopAugHook'?" in capsys.readouterr().err
