@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from detreg.config import load_config, run_context
 from detreg.builtin_configs import find_config
+from detreg.config import load_config, run_context
 from detreg.optim.recipe import stop_aug_epochs, warmup_iters
 
 
