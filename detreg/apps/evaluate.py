@@ -95,7 +95,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Config (optional: the checkpoint's), overrides, ``--data``, ``--weights`` and thresholds."""
     add_config_args(p)
     p.add_argument("--weights", required=True, help="checkpoint to evaluate (EMA weights preferred)")
-    p.add_argument("--conf", type=float, default=None, help="score threshold (default: the EvalHook's, 0.001)")
+    p.add_argument(
+        "--conf", type=float, default=None, help="score threshold (default: the EvalHook's, 0.001)"
+    )
     p.add_argument("--iou", type=float, default=None, help="NMS IoU (default: the EvalHook's, 0.65)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--device", default=None)
