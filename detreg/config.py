@@ -31,6 +31,7 @@ import yaml
 
 from detreg.builtin_configs import builtin_config_names, find_builtin
 from detreg.errors import ConfigError, DetregError
+from detreg.optim.recipe import RECIPE_KEYS, stop_aug_epochs
 from detreg.registry.values import Range, value_problem
 
 TOP_LEVEL_KEYS = (
@@ -97,11 +98,8 @@ DEFAULT_HOOKS: dict[str, Any] = {
 #: ``hooks.logger`` was one hook writing all of these; ``hooks.logger: null`` still switches them all off.
 LOGGER_HOOKS = ("progress", "metrics", "tensorboard", "images")
 
-#: Names offered to every component whose signature has a parameter of that exact name.
-#: Recipe settings of the ``train:`` section, one value for every component that uses it
-#: (offered through :func:`run_context`; ``stop_aug_epochs`` scaled to the run there).
-RECIPE_KEYS = ("warmup_epochs", "stop_aug_epochs", "nominal_batch_size")
-
+#: Names offered to every component whose signature has a parameter of that exact name
+#: (with the recipe settings of the ``train:`` section, :data:`RECIPE_KEYS`).
 CONTEXT_KEYS = (
     *RECIPE_KEYS,
     "img_size",
@@ -423,7 +421,6 @@ def run_context(cfg: Mapping[str, Any]) -> dict[str, Any]:
     :func:`detreg.optim.recipe.stop_aug_epochs`, so the stop-aug and best-checkpoint hooks
     get the same window). From ``data:``: ``class_names``, ``num_classes``.
     """
-    from detreg.optim.recipe import stop_aug_epochs
 
     train = cfg.get("train", {})
     data = cfg.get("data") or {}

@@ -16,6 +16,11 @@ functions with the settings of the ``train:`` section, so they cannot disagree.
 
 from __future__ import annotations
 
+#: The ``train:`` keys of the recipe, offered to components by parameter name through the
+#: run context (``WarmupHook.warmup_epochs``, ``StopAugHook``/``BestCheckpointHook``
+#: ``.stop_aug_epochs``, ``WarmupHook``/optimizers ``.nominal_batch_size``).
+RECIPE_KEYS: tuple[str, ...] = ("warmup_epochs", "stop_aug_epochs", "nominal_batch_size")
+
 #: Warmup never takes more than this fraction of the run's iterations.
 MAX_WARMUP_FRACTION = 0.1
 #: The stop-aug window never takes more than this fraction of the epochs.
