@@ -95,10 +95,8 @@ class WarmupHook(Hook):
             acc = "accumulate left to the train step"
         else:
             bs = train["batch_size"]
-            acc = (
-                f"then accumulate {nominal_accumulate(bs, self.nominal_batch_size)} batches of {bs} "
-                f"(nominal batch {self.nominal_batch_size})"
-            )
+            n = min(nominal_accumulate(bs, self.nominal_batch_size), ipe)
+            acc = f"then accumulate {n} batches of {bs} (nominal batch {self.nominal_batch_size})"
         runner.logger.info(
             "recipe: warmup %d of %d iterations (%.2f epochs; warmup_epochs %g, min %d, at most %g%% "
             "of the run), %s",
@@ -131,9 +129,14 @@ class WarmupHook(Hook):
         if self.nominal_batch_size is not None and train.get("accumulate") is None:
             bs = train["batch_size"]
             if warming:
-                runner.accumulate = max(1, round(interp(t, end, 1.0, self.nominal_batch_size / bs)))
+                acc = max(1, round(interp(t, end, 1.0, self.nominal_batch_size / bs)))
+                runner.accumulate = min(acc, len(runner.train_loader))
             else:
-                runner.accumulate = nominal_accumulate(bs, self.nominal_batch_size)
+                # never more batches than an epoch has: partial accumulations are dropped at
+                # each epoch start, so a larger value would never step the optimizer
+                runner.accumulate = min(
+                    nominal_accumulate(bs, self.nominal_batch_size), len(runner.train_loader)
+                )
 
     def _apply_lr_momentum(self, runner: RunnerContract, t: int, end: int) -> None:
         groups = runner.optimizer.param_groups

@@ -166,3 +166,11 @@ def test_disabled_warmup():
     g = at(r, hook, 0)
     assert g["bias"]["lr"] == pytest.approx(LR)  # untouched: the scheduler's value
     assert r.accumulate == 4
+
+
+def test_accumulate_never_exceeds_an_epoch():
+    """3 batches per epoch, nominal 64 / 16 = 4: a 4-batch accumulation would never step."""
+    r, hook = make_runner(iters_per_epoch=3), WarmupHook(min_warmup_iters=0, warmup_epochs=0)
+    hook.before_train(r)
+    at(r, hook, 5)
+    assert r.accumulate == 3
