@@ -15,8 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from detreg import __version__
-from detreg.apps.common import EXIT_USER_ERROR, guard, parse_args, run_app
-from detreg.errors import DetregError
+from detreg.apps.common import parse_and_run, run_app
 
 #: ``detreg <command>``: the app module of each subcommand, and its one-line help.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -51,13 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``detreg <command> ...``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     chosen = [argv[0]] if argv and argv[0] in COMMANDS else []
-    parser = build_parser(chosen)
-    try:
-        args = parse_args(parser, argv)
-    except DetregError as exc:
-        print(f"detreg: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    return guard(args.func, args)
+    return parse_and_run(build_parser(chosen), argv)
 
 
 def _entry(module: str, prog: str, argv: Sequence[str] | None) -> int:

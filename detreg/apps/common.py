@@ -145,16 +145,26 @@ def parse_args(p: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpar
     return args
 
 
-def run_app(app: ModuleType, prog: str, description: str, argv: Sequence[str] | None) -> int:
-    """Parse ``argv`` for ``app`` (``add_arguments``/``run``) and run it under :func:`guard`."""
-    p = argparse.ArgumentParser(prog=prog, description=description)
-    app.add_arguments(p)
+def parse_and_run(
+    p: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    run: Callable[[argparse.Namespace], int] | None = None,
+) -> int:
+    """Parse ``argv`` with ``p`` (a bad command line is one line and exit 2), then run
+    ``run`` (default: the parsed ``args.func``) under :func:`guard`."""
     try:
         args = parse_args(p, argv)
     except DetregError as exc:
         print(f"detreg: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
-    return guard(app.run, args)
+    return guard(run or args.func, args)
+
+
+def run_app(app: ModuleType, prog: str, description: str, argv: Sequence[str] | None) -> int:
+    """Parse ``argv`` for ``app`` (``add_arguments``/``run``) and run it under :func:`guard`."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    app.add_arguments(p)
+    return parse_and_run(p, argv, app.run)
 
 
 # ---------------------------------------------------------------------- configs
