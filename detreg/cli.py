@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "infer": ("detreg.apps.infer", "same as detreg-infer"),
     "export": ("detreg.apps.export", "same as detreg-export"),
     "data": ("detreg.apps.data", "dataset tools: synth, check, convert, show-batch"),
+    "repopt-scales": ("detreg.apps.repopt_scales", "extract RepOpt scales from a hyper_search checkpoint"),
 }
 
 

@@ -15,7 +15,7 @@ class EfficientRep(RepStagedBackbone):
 
     Args (unscaled YOLOv6 numbers; scaled here by ``depth_multiple``/``width_multiple``):
         channels: stem and stage widths. num_repeats: stem and stage repeats.
-        block: 'repvgg' | 'qarepvgg' | 'conv_silu' | 'conv_relu'.
+        block: 'repvgg' | 'qarepvgg' | 'conv_silu' | 'conv_relu' | 'hyper_search' | 'repopt'.
         fuse_p2: also output the stride-4 map (for BiFusion necks). cspsppf: CSP-style SPPF.
     """
 

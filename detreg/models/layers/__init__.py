@@ -18,6 +18,7 @@ from detreg.models.layers.fusion import BiFusion, Transpose
 from detreg.models.layers.lite_blocks import LiteEffiBlockS1, LiteEffiBlockS2, SEBlock, channel_shuffle
 from detreg.models.layers.lite_neck_blocks import CSPBlock, DarknetBlock, DPBlock
 from detreg.models.layers.rep_block import BepC3, BottleRep, RepBlock
+from detreg.models.layers.repopt import LinearAddBlock, RepOptBlock
 from detreg.models.layers.repvgg import QARepVGGBlock, RepVGGBlock
 from detreg.models.layers.scaling import (
     make_divisible,
@@ -47,10 +48,12 @@ __all__ = [
     "DPBlock",
     "DarknetBlock",
     "Fusable",
+    "LinearAddBlock",
     "LiteEffiBlockS1",
     "LiteEffiBlockS2",
     "QARepVGGBlock",
     "RepBlock",
+    "RepOptBlock",
     "RepVGGBlock",
     "SEBlock",
     "SimCSPSPPF",

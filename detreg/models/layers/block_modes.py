@@ -7,9 +7,10 @@ from collections.abc import Callable
 from torch import nn
 
 from detreg.models.layers.conv import ConvBNAct
+from detreg.models.layers.repopt import LinearAddBlock, RepOptBlock
 from detreg.models.layers.repvgg import QARepVGGBlock, RepVGGBlock
 
-BLOCK_MODES = ("repvgg", "qarepvgg", "conv_silu", "conv_relu")
+BLOCK_MODES = ("repvgg", "qarepvgg", "conv_silu", "conv_relu", "hyper_search", "repopt")
 
 BlockFactory = Callable[..., nn.Module]
 
@@ -28,6 +29,8 @@ def get_block(mode: str) -> BlockFactory:
         "qarepvgg": QARepVGGBlock,
         "conv_silu": _conv("silu"),
         "conv_relu": _conv("relu"),
+        "hyper_search": LinearAddBlock,  # RepOpt step 1: find the branch scales
+        "repopt": RepOptBlock,  # RepOpt step 2: plain block, trained with RepOptSGD
     }
     if mode not in table:
         raise ValueError(f"unknown block mode {mode!r}; choose one of {', '.join(BLOCK_MODES)}")
