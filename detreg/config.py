@@ -67,6 +67,18 @@ TRAIN_SCHEMA: dict[str, tuple[Any, Any]] = {
     "warmup_epochs": (Annotated[float, Range(min=0)], _OPTIONAL),
     "stop_aug_epochs": (Annotated[int, Range(min=0)], _OPTIONAL),
     "nominal_batch_size": (Annotated[int, Range(min=1)] | None, _OPTIONAL),
+    # fine-tuning (TRAIN_HOOKS): each switches on its hook and reaches it through the run context
+    "pretrained": (str | None, _OPTIONAL),
+    "freeze": (list[str] | None, _OPTIONAL),
+}
+
+#: ``train.<key>`` settings that a hook carries out: setting the key adds ``hooks.<name>:
+#: {type: <Hook>}`` unless the config already has a hook of that type (or switched
+#: ``hooks.<name>`` off with null); the hook reads the value by parameter name from the run
+#: context. ``train.pretrained`` is the one way to start from weights.
+TRAIN_HOOKS: dict[str, tuple[str, str]] = {
+    "pretrained": ("pretrained", "LoadWeightsHook"),
+    "freeze": ("freeze", "FreezeHook"),
 }
 
 #: The knobs people change most, with their defaults (``train.<key>``).
@@ -81,8 +93,6 @@ DATA_KEYS = ("source", "synth", "train", "val", "nc", "names", "loader", "val_ba
 #: Keys people expect but nothing reads yet: rejected with what to do instead (a key that
 #: nothing reads must not pass validation).
 NOT_SUPPORTED_KEYS: dict[str, str] = {
-    "train.pretrained": "not supported (nothing reads it); to start from weights use "
-    "hooks.pretrained: {type: LoadWeightsHook, path: FILE}",
     "data.unlabeled": "not supported (no train step reads unlabeled data yet); remove it",
 }
 
@@ -102,6 +112,7 @@ LOGGER_HOOKS = ("progress", "metrics", "tensorboard", "images")
 #: (with the recipe settings of the ``train:`` section, :data:`RECIPE_KEYS`).
 CONTEXT_KEYS = (
     *RECIPE_KEYS,
+    *TRAIN_HOOKS,
     "img_size",
     "batch_size",
     "epochs",
@@ -364,7 +375,24 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
         if not isinstance(data.get(key), dict):
             raise ConfigError(f"{sources.get(key, path)}: '{key}' must be a mapping")
     _logger_alias(data["hooks"], sources)
+    _train_hooks_alias(data["train"], data["hooks"], sources)
     return Config(data, sources, path)
+
+
+def _train_hooks_alias(train: dict[str, Any], hooks: dict[str, Any], sources: dict[str, str]) -> None:
+    """Add the hook of each :data:`TRAIN_HOOKS` key the config sets (``train.pretrained`` ->
+    ``hooks.pretrained: {type: LoadWeightsHook}``), unless a hook of that type is configured
+    or ``hooks.<name>`` was switched off (validation then says nothing reads the key)."""
+    for key, (name, hook_type) in TRAIN_HOOKS.items():
+        if train.get(key) in (None, "", []):
+            continue
+        types = {h.get("type") for h in hooks.values() if isinstance(h, Mapping)}
+        switched_off = f"hooks.{name}" in sources and hooks.get(name) is None
+        if hook_type in types or switched_off or name in hooks:
+            continue
+        hooks[name] = {"type": hook_type}
+        if f"train.{key}" in sources:
+            sources[f"hooks.{name}"] = sources[f"train.{key}"]
 
 
 def _logger_alias(hooks: dict[str, Any], sources: dict[str, str]) -> None:
@@ -424,7 +452,7 @@ def run_context(cfg: Mapping[str, Any]) -> dict[str, Any]:
 
     train = cfg.get("train", {})
     data = cfg.get("data") or {}
-    keys = ("img_size", "batch_size", "epochs", "seed", "workers", *RECIPE_KEYS)
+    keys = ("img_size", "batch_size", "epochs", "seed", "workers", *RECIPE_KEYS, *TRAIN_HOOKS)
     ctx = {k: train[k] for k in keys if k in train}
     if isinstance(ctx.get("stop_aug_epochs"), int) and isinstance(ctx.get("epochs"), int):
         ctx["stop_aug_epochs"] = stop_aug_epochs(ctx["stop_aug_epochs"], ctx["epochs"])
@@ -483,7 +511,42 @@ def validate(cfg: Config, need_data: bool = True) -> list[str]:
                     problems.append(f"{kp}.priority: must be an integer, got {pr!r}")
                 hcfg = {k: v for k, v in hcfg.items() if k != "priority"}
             problems += HOOKS.check(hcfg, kp, ctx_names)
+        problems += _check_train_hooks(train, hooks, HOOKS)
     return [cfg.locate(p) for p in problems]
+
+
+def _hook_parameters(hcfg: Any, registry: Any) -> dict[str, Any]:
+    """The constructor parameters of the hook ``hcfg`` names ({} when it cannot be resolved)."""
+    import inspect
+
+    from detreg.errors import RegistryError
+
+    if not isinstance(hcfg, Mapping) or not isinstance(hcfg.get("type"), str):
+        return {}
+    try:
+        return dict(inspect.signature(registry.get(hcfg["type"])).parameters)
+    except (RegistryError, TypeError, ValueError):
+        return {}
+
+
+def _check_train_hooks(train: Mapping[str, Any], hooks: Mapping[str, Any], registry: Any) -> list[str]:
+    """A :data:`TRAIN_HOOKS` key that is set needs a hook reading it; a hook that needs one
+    (a parameter of that name without a default, not given) needs it set."""
+    problems = []
+    params = {name: _hook_parameters(h, registry) for name, h in hooks.items() if h is not None}
+    for key, (name, hook_type) in TRAIN_HOOKS.items():
+        if train.get(key) not in (None, "", []):
+            if not any(key in p for p in params.values()):
+                problems.append(
+                    f"train.{key}: nothing reads it (hooks.{name} is switched off); add "
+                    f"hooks.{name}: {{type: {hook_type}}} or remove train.{key}"
+                )
+            continue
+        for hname, p in params.items():
+            param = p.get(key)
+            if param is not None and param.default is param.empty and key not in hooks[hname]:
+                problems.append(f"hooks.{hname}: {hooks[hname]['type']} needs train.{key} (set it)")
+    return problems
 
 
 def _check_train(train: Mapping[str, Any]) -> list[str]:

@@ -14,6 +14,7 @@ import pickle
 import re
 import tempfile
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -199,13 +200,155 @@ def load_matching(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> tup
     """Load the entries of ``state`` whose name and shape match ``model`` (finetuning).
 
     Returns ``(loaded, skipped)`` key lists; skipped = missing in the model, shape
-    mismatch, or model keys the state does not have.
+    mismatch, or model keys the state does not have. :func:`load_pretrained` does the same
+    with a per-module :class:`LoadReport`.
+    """
+    report = load_pretrained(model, state)
+    skipped = sorted(report.shape_mismatched + report.missing + report.reinitialised) + sorted(
+        report.unexpected
+    )
+    return sorted(report.loaded), skipped
+
+
+@dataclass
+class LoadReport:
+    """What a partial load did, key by key (every model key is in exactly one of the first four).
+
+    Attributes:
+        loaded: model keys taken from the file (name and shape match).
+        shape_mismatched: keys in both, with different shapes (the model keeps its own).
+        missing: model keys the file lacks.
+        reinitialised: keys of the class predictors deliberately not loaded because the
+            classes differ (they keep the model's fresh initialisation).
+        unexpected: file keys the model lacks.
+        shapes: for mismatched keys, ``(file shape, model shape)``.
+    """
+
+    loaded: list[str] = field(default_factory=list)
+    shape_mismatched: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    reinitialised: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
+
+    @property
+    def model_total(self) -> int:
+        """Number of tensors of the model."""
+        return len(self.loaded) + len(self.shape_mismatched) + len(self.missing) + len(self.reinitialised)
+
+    @property
+    def fraction_loaded(self) -> float:
+        """Loaded tensors over the model's tensors (1.0 for an empty model)."""
+        return len(self.loaded) / self.model_total if self.model_total else 1.0
+
+    @property
+    def complete(self) -> bool:
+        """True when every model tensor was loaded and the file had nothing else."""
+        return not (self.shape_mismatched or self.missing or self.reinitialised or self.unexpected)
+
+    def by_module(self, depth: int = 1) -> dict[str, dict[str, int]]:
+        """Counts per module (the first ``depth`` names of each key), in model order."""
+        out: dict[str, dict[str, int]] = {}
+        kinds = ("loaded", "shape_mismatched", "missing", "reinitialised", "unexpected")
+        for kind in kinds:
+            for key in getattr(self, kind):
+                module = ".".join(key.split(".")[:depth])
+                row = out.setdefault(module, dict.fromkeys(kinds, 0))
+                row[kind] += 1
+        return out
+
+    def table(self) -> list[str]:
+        """The per-module report: one row per top-level module, plus one row per second-level
+        module where something was not loaded."""
+        cols = ("loaded", "shape_mismatched", "missing", "reinitialised", "unexpected")
+        heads = ("loaded", "shape", "missing", "reinit", "unexpected")
+        top = self.by_module(1)
+        detail = {m: r for m, r in self.by_module(2).items() if r["loaded"] != sum(r.values())}
+        rows = []
+        for module, counts in top.items():
+            rows.append((module, counts))
+            rows += [(f"  {m}", r) for m, r in detail.items() if m.split(".")[0] == module and "." in m]
+        width = max([len("module"), *(len(m) for m, _ in rows)])
+        lines = [f"  {'module':<{width}}  " + "  ".join(f"{h:>10}" for h in heads)]
+        for module, counts in rows:
+            lines.append(f"  {module:<{width}}  " + "  ".join(f"{counts[c]:>10}" for c in cols))
+        return lines
+
+
+def class_predictor_prefixes(model: torch.nn.Module) -> list[str]:
+    """State-dict prefixes of the model's class predictors (the layers whose outputs are the
+    classes): the children a module names in its ``CLASS_PREDICTORS`` attribute (a detreg
+    head: ``head.cls_preds``, ``head.cls_preds_ab``)."""
+    out = []
+    for name, module in model.named_modules():
+        for child in getattr(module, "CLASS_PREDICTORS", ()):
+            if isinstance(getattr(module, child, None), torch.nn.Module):
+                out.append(f"{name}.{child}" if name else child)
+    return out
+
+
+def load_pretrained(
+    model: torch.nn.Module, state: dict[str, Any], reinit: list[str] | tuple[str, ...] = ()
+) -> LoadReport:
+    """Load the entries of ``state`` whose name and shape match ``model``; keys under a prefix
+    in ``reinit`` (module names, e.g. the class predictors when the classes differ) are never
+    loaded. Returns the :class:`LoadReport`. Floating tensors are cast to the model's dtype.
     """
     own = model.state_dict()
-    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    theirs = {k: v for k, v in state.items() if torch.is_tensor(v)}
+    report = LoadReport()
+    usable = {}
+    for key, value in own.items():
+        if any(key == p or key.startswith(p + ".") for p in reinit):
+            report.reinitialised.append(key)
+        elif key not in theirs:
+            report.missing.append(key)
+        elif tuple(theirs[key].shape) != tuple(value.shape):
+            report.shape_mismatched.append(key)
+            report.shapes[key] = (tuple(theirs[key].shape), tuple(value.shape))
+        else:
+            report.loaded.append(key)
+            t = theirs[key]
+            usable[key] = t.to(value.dtype) if t.is_floating_point() and value.is_floating_point() else t
+    report.unexpected = [k for k in theirs if k not in own]
     model.load_state_dict(usable, strict=False)
-    skipped = sorted(set(own) - set(usable)) + sorted(k for k in state if k not in usable and k not in own)
-    return sorted(usable), skipped
+    return report
+
+
+def checkpoint_classes(
+    ckpt: dict[str, Any], state: dict[str, Any], predictor: str | None
+) -> tuple[int | None, list[str] | None]:
+    """The number of classes of the weights ``state`` (from the first tensor under the class
+    predictor prefix ``predictor``) and the class names the checkpoint's config recorded;
+    None for what is not known."""
+    nc = None
+    if predictor:
+        key = next((k for k in state if k.startswith(predictor + ".") and k.endswith("weight")), None)
+        if key is not None and torch.is_tensor(state[key]) and state[key].ndim:
+            nc = int(state[key].shape[0])
+    config = ckpt.get("config") if isinstance(ckpt.get("config"), dict) else {}
+    data = config.get("data") if isinstance(config.get("data"), dict) else {}
+    names = data.get("names")
+    if isinstance(names, dict):
+        names = [names[k] for k in sorted(names)]
+    names = [str(n) for n in names] if isinstance(names, (list, tuple)) else None
+    return nc, names
+
+
+def describe_model_config(cfg: Any) -> str | None:
+    """``EfficientRep/RepBiFPANNeck/EffiDeHead depth 0.33 width 0.25`` from a model config
+    (a checkpoint's ``config["model"]``), or None when it says nothing usable."""
+    if not isinstance(cfg, dict):
+        return None
+    parts = [cfg[k].get("type") for k in ("backbone", "neck", "head") if isinstance(cfg.get(k), dict)]
+    parts = [str(p) for p in parts if p]
+    if not parts:
+        return str(cfg["type"]) if cfg.get("type") else None
+    backbone = cfg.get("backbone") if isinstance(cfg.get("backbone"), dict) else {}
+    sizes = [
+        f"{k.split('_')[0]} {backbone[k]}" for k in ("depth_multiple", "width_multiple") if k in backbone
+    ]
+    return " ".join(["/".join(parts), *sizes])
 
 
 def describe_mismatch(

@@ -41,11 +41,15 @@ class RunnerContract(Protocol):
     (set between ``before_step`` and the end of the step; hooks add loss terms to it in
     ``after_forward``); ``eval_model`` may be *set* by a hook that owns a better model for
     evaluation and ``best.pt`` (the EMA); ``accumulate`` may be changed (warmup).
+    ``resume_from`` is the checkpoint the run resumes from (None for a fresh run): hooks that
+    prepare state before training (pretrained weights, CoT) skip that work when it is set,
+    since the checkpoint restores it.
     """
 
     cfg: dict[str, Any]
     context: dict[str, Any]
     work_dir: Path
+    resume_from: Path | None
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: Any

@@ -23,8 +23,12 @@ class StepRecord:
         images: the float input batch ``[B, 3, H, W]`` in ``[0, 1]``.
         targets: the ``[N, 6]`` targets (image index, class, cx, cy, w, h normalised).
         outputs: the model's raw training outputs (the head dict: ``feats`` per level,
-            ``cls`` logits, ``reg`` box distributions, ``strides``), or None when the model
-            does not give them (it has no ``return_outputs`` argument).
+            ``cls`` logits, ``reg`` box distributions, ``strides``, ``cls_feats`` the class
+            branch's features per level; and ``assign``, the loss's
+            :class:`~detreg.assigners.common.AssignResult`: ``fg_mask [B, A]`` which anchors
+            are positive, ``labels [B, A]`` their target class, ``gt_idx [B, A]`` their
+            target box), or None when the model does not give them (it has no
+            ``return_outputs`` argument).
         losses: the model's loss dict (``loss`` with its graph, plus detached parts).
         terms: extra loss terms added by hooks (name -> scalar tensor with its graph).
     """

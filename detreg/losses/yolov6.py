@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from detreg.assigners.atss import ATSSAssigner
+from detreg.assigners.common import AssignResult
 from detreg.assigners.tal import TaskAlignedAssigner
 from detreg.assigners.targets import pad_targets
 from detreg.errors import DetregError
@@ -126,8 +127,8 @@ class YOLOv6Loss(nn.Module):
         anchors: Anchors,
         gts: tuple[Tensor, Tensor, Tensor],
         assigner: Any,
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        """(L_cls, L_iou, L_dfl) of one branch; ``pred_bboxes`` xyxy in stride units."""
+    ) -> tuple[Tensor, Tensor, Tensor, AssignResult]:
+        """(L_cls, L_iou, L_dfl, assignment) of one branch; ``pred_bboxes`` xyxy in stride units."""
         res = assigner(cls_logits.detach().sigmoid(), pred_bboxes.detach() * anchors.strides, anchors, *gts)
         scores = res.scores
         one_hot = F.one_hot(res.labels, self.num_classes + 1)[..., : self.num_classes]
@@ -137,7 +138,7 @@ class YOLOv6Loss(nn.Module):
         fg = res.fg_mask
         zero = pred_bboxes.sum() * 0.0
         if not fg.any():
-            return l_cls, zero, zero if dist_logits is None else dist_logits.sum() * 0.0
+            return l_cls, zero, zero if dist_logits is None else dist_logits.sum() * 0.0, res
         denom = torch.where(total_q > 0, total_q, total_q.new_tensor(1.0))
         weight = scores.sum(-1)[fg]
         target_bboxes = (res.bboxes / anchors.strides)[fg]
@@ -148,7 +149,7 @@ class YOLOv6Loss(nn.Module):
             target = bbox2dist(points, target_bboxes, self.reg_max)
             pd = dist_logits.reshape(*dist_logits.shape[:-1], 4, self.reg_max + 1)[fg]
             l_dfl = (self.dfl_loss(pd, target) * weight).sum() / denom
-        return l_cls, l_iou, l_dfl
+        return l_cls, l_iou, l_dfl, res
 
     def _ab_boxes(
         self, ab_reg: Tensor, anchor_wh: Tensor, anchors: Anchors, strides: Sequence[int]
@@ -179,9 +180,16 @@ class YOLOv6Loss(nn.Module):
 
     # ------------------------------------------------------------------ call
     def forward(
-        self, outputs: Mapping[str, Any], targets: Tensor, img_size: Sequence[int], epoch: int = 0
-    ) -> dict[str, Tensor]:
-        """The loss dict for one batch (see the class docstring)."""
+        self,
+        outputs: Mapping[str, Any],
+        targets: Tensor,
+        img_size: Sequence[int],
+        epoch: int = 0,
+        return_assign: bool = False,
+    ) -> dict[str, Tensor] | tuple[dict[str, Tensor], AssignResult]:
+        """The loss dict for one batch (see the class docstring); with ``return_assign``,
+        ``(loss dict, assignment)``: the anchor-free branch's :class:`AssignResult` (which
+        anchor trains on which target box, with its class), for hooks such as co-tuning."""
         cls_logits, reg, feats = outputs["cls"], outputs["reg"], outputs["feats"]
         strides = [int(s) for s in outputs.get("strides", self.strides)]
         batch, num_anchors, nc = cls_logits.shape
@@ -197,21 +205,22 @@ class YOLOv6Loss(nn.Module):
         pred_bboxes = dist2bbox(self._distances(reg), anchors.points_in_strides)
         use_atss = epoch < self.atss_warmup_epoch
         assigner = self.warmup_assigner if use_atss else self.assigner
-        l_cls, l_iou, l_dfl = self._terms(
+        l_cls, l_iou, l_dfl, assign = self._terms(
             cls_logits, pred_bboxes, reg if self.use_dfl else None, anchors, gts, assigner
         )
         if "ab_cls" in outputs:
             anchor_wh = outputs["anchors"]
             ab_anchors = self._repeat_levels(anchors, anchor_wh.shape[1])
             ab_boxes = self._ab_boxes(outputs["ab_reg"], anchor_wh, ab_anchors, strides)
-            a_cls, a_iou, _ = self._terms(
+            a_cls, a_iou, _, _ = self._terms(
                 outputs["ab_cls"], ab_boxes, None, ab_anchors, gts, self.ab_assigner
             )
             l_cls, l_iou = l_cls + a_cls, l_iou + a_iou
         cls_t, iou_t, dfl_t = self.class_weight * l_cls, self.iou_weight * l_iou, self.dfl_weight * l_dfl
-        return {
+        losses = {
             "loss": cls_t + iou_t + dfl_t,
             "iou": iou_t.detach(),
             "dfl": dfl_t.detach(),
             "cls": cls_t.detach(),
         }
+        return (losses, assign) if return_assign else losses

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated, Any
 
 import torch
@@ -28,6 +29,14 @@ def _to_float(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(_to_float(v) for v in value)
     return value
+
+
+def _takes(fn: Any, name: str) -> bool:
+    """True when calling ``fn`` accepts a keyword ``name``."""
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 @MODELS.register(aliases=("YOLOv6",))
@@ -87,9 +96,12 @@ class Detector(nn.Module):
 
         With ``targets`` and ``return_outputs``, ``(loss dict, head outputs)``: the head's raw
         training dict (``feats``: the per-level neck features, ``cls``: class logits
-        ``[B, A, nc]``, ``reg``: box distributions ``[B, A, 4*(reg_max+1)]``, ``strides``),
-        as computed (under autocast: in its dtype), for hooks such as distillation. The
-        loss is the same either way.
+        ``[B, A, nc]``, ``reg``: box distributions ``[B, A, 4*(reg_max+1)]``, ``strides``,
+        ``cls_feats``: the class branch's features per level), as computed (under autocast:
+        in its dtype), for hooks such as distillation; plus ``assign``, the loss's
+        :class:`~detreg.assigners.common.AssignResult` (``fg_mask [B, A]``, ``labels [B, A]``,
+        ``gt_idx [B, A]``: which anchor trains on which target box) when the loss takes a
+        ``return_assign`` argument (``YOLOv6Loss`` does). The loss is the same either way.
         """
         feats = self.neck(self.backbone(images))
         if targets is None:
@@ -101,12 +113,21 @@ class Detector(nn.Module):
         outputs = self.head(feats)
         dev = images.device.type
         if torch.is_autocast_enabled(dev):  # the loss and the assignment always run in fp32
-            fp32 = {k: v if k == "feats" else _to_float(v) for k, v in outputs.items()}
+            fp32 = {k: v if k in ("feats", "cls_feats") else _to_float(v) for k, v in outputs.items()}
             with torch.autocast(dev, enabled=False):
-                losses = self.loss(fp32, targets.float(), img_size=tuple(images.shape[-2:]), epoch=epoch)
+                losses = self._loss(fp32, targets.float(), images, epoch, return_outputs)
         else:
-            losses = self.loss(outputs, targets, img_size=tuple(images.shape[-2:]), epoch=epoch)
+            losses = self._loss(outputs, targets, images, epoch, return_outputs)
+        if isinstance(losses, tuple):
+            losses, outputs["assign"] = losses
         return (losses, outputs) if return_outputs else losses
+
+    def _loss(self, outputs: dict, targets: Tensor, images: Tensor, epoch: int, want_assign: bool) -> Any:
+        """The loss dict, or ``(loss dict, assignment)`` when wanted and the loss can give it."""
+        kwargs = {"img_size": tuple(images.shape[-2:]), "epoch": epoch}
+        if want_assign and _takes(getattr(self.loss, "forward", self.loss), "return_assign"):
+            kwargs["return_assign"] = True
+        return self.loss(outputs, targets, **kwargs)
 
     @torch.no_grad()
     def predict(

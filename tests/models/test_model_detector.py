@@ -41,7 +41,7 @@ def test_training_forward_calls_the_loss() -> None:
     targets = torch.tensor([[0, 1, 0.5, 0.5, 0.2, 0.3]])
     out = model(torch.rand(2, 3, 64, 96), targets, epoch=3)
     assert calls["img_size"] == (64, 96) and calls["epoch"] == 3 and calls["targets"] is targets
-    assert set(calls["outputs"]) == {"feats", "cls", "reg", "strides"}
+    assert set(calls["outputs"]) == {"feats", "cls", "reg", "strides", "cls_feats"}
     assert calls["outputs"]["cls"].shape == (2, 8 * 12 + 4 * 6 + 2 * 3, 4)
     out["loss"].backward()
     assert model.backbone.stem.rbr_dense.conv.weight.grad is not None

@@ -34,8 +34,14 @@ class DecoupledHead(nn.Module):
     logits) and ``"anchors"`` [nl, 3, 2] (anchor w, h in pixels). A runs level by level,
     row-major; in the 3A layout each level holds anchor 0's H*W cells, then anchor 1's, then
     anchor 2's. ``forward(feats, decode=True)`` returns ``[B, A, 4 + nc]`` (xyxy input pixels,
-    sigmoid scores) and skips the anchor-based branch.
+    sigmoid scores) and skips the anchor-based branch. The training dict also holds
+    ``"cls_feats"``: per level the class branch's features that ``cls_preds`` turns into
+    logits (label co-tuning runs a second class predictor on them).
     """
+
+    #: The children whose outputs are the classes: rebuilt by :meth:`set_num_classes`, not
+    #: loaded from pretrained weights of other classes (see ``class_predictor_prefixes``).
+    CLASS_PREDICTORS: tuple[str, ...] = ("cls_preds", "cls_preds_ab")
 
     def __init__(
         self,
@@ -115,10 +121,11 @@ class DecoupledHead(nn.Module):
             raise RuntimeError("the head has no num_classes yet (give it one, or build it inside Detector)")
         if len(feats) != self.nl:
             raise ValueError(f"head expects {self.nl} feature maps, got {len(feats)}")
-        cls_out, reg_out, ab_cls, ab_reg = [], [], [], []
+        cls_out, reg_out, ab_cls, ab_reg, cls_feats = [], [], [], [], []
         for i, x in enumerate(feats):
             x = self.stems[i](x)
             cls_feat, reg_feat = self.cls_convs[i](x), self.reg_convs[i](x)
+            cls_feats.append(cls_feat)
             cls_out.append(_flatten(self.cls_preds[i](cls_feat)))
             reg_out.append(_flatten(self.reg_preds[i](reg_feat)))
             if self.fuse_ab and not decode:
@@ -132,6 +139,7 @@ class DecoupledHead(nn.Module):
             "cls": torch.cat(cls_out, 1),
             "reg": torch.cat(reg_out, 1),
             "strides": list(self.strides),
+            "cls_feats": cls_feats,
         }
         if decode:
             return self.decode(out)
