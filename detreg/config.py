@@ -25,7 +25,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 
@@ -66,7 +66,7 @@ TRAIN_SCHEMA: dict[str, tuple[Any, Any]] = {
     # the recipe (RECIPE_KEYS): one value for every component, through the run context
     "warmup_epochs": (Annotated[float, Range(min=0)], _OPTIONAL),
     "stop_aug_epochs": (Annotated[int, Range(min=0)], _OPTIONAL),
-    "nominal_batch_size": (Annotated[int, Range(min=1)] | None, _OPTIONAL),
+    "nominal_batch_size": (Annotated[int, Range(min=1)] | Literal["auto"] | None, _OPTIONAL),
     # fine-tuning (TRAIN_HOOKS): each switches on its hook and reaches it through the run context
     "pretrained": (str | None, _OPTIONAL),
     "freeze": (list[str] | None, _OPTIONAL),

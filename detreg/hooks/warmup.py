@@ -7,12 +7,12 @@ capped at a fraction of the run (:mod:`detreg.optim.recipe`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from detreg.engine.hook import Hook, RunnerContract
 from detreg.optim import recipe
-from detreg.optim.scaling import NOMINAL_BATCH_SIZE, nominal_accumulate
-from detreg.registry import HOOKS
+from detreg.optim.scaling import nominal_accumulate
+from detreg.registry import HOOKS, Range
 
 
 def interp(t: float, end: float, y0: float, y1: float) -> float:
@@ -58,8 +58,8 @@ class WarmupHook(Hook):
         min_warmup_iters: floor of the warmup in iterations (YOLOv6: 1000), under the cap.
         warmup_bias_lr: the bias group's starting lr.
         warmup_momentum: the starting momentum.
-        nominal_batch_size: ``train.nominal_batch_size`` (YOLOv6: 64; null: leave
-            ``runner.accumulate`` alone).
+        nominal_batch_size: ``train.nominal_batch_size`` (``auto``: 64 or, in a short run,
+            the batch; YOLOv6: 64; null: leave ``runner.accumulate`` alone).
         max_fraction: the warmup never takes more than this fraction of the run's
             iterations (1.0: YOLOv6's uncapped length).
     """
@@ -72,7 +72,7 @@ class WarmupHook(Hook):
         min_warmup_iters: int = 1000,
         warmup_bias_lr: float = 0.1,
         warmup_momentum: float = 0.8,
-        nominal_batch_size: int | None = NOMINAL_BATCH_SIZE,
+        nominal_batch_size: Annotated[int, Range(min=1)] | recipe.Auto | None = "auto",
         max_fraction: float = recipe.MAX_WARMUP_FRACTION,
     ) -> None:
         self.warmup_epochs = warmup_epochs
@@ -91,12 +91,17 @@ class WarmupHook(Hook):
         ipe = len(runner.train_loader)
         end = self._end(runner)
         train = runner.cfg["train"]
-        if self.nominal_batch_size is None or train.get("accumulate") is not None:
+        nominal = self._nominal(runner)
+        if nominal is None or train.get("accumulate") is not None:
             acc = "accumulate left to the train step"
         else:
             bs = train["batch_size"]
-            n = min(nominal_accumulate(bs, self.nominal_batch_size), ipe)
-            acc = f"then accumulate {n} batches of {bs} (nominal batch {self.nominal_batch_size})"
+            n = min(nominal_accumulate(bs, nominal), ipe)
+            acc = f"then accumulate {n} batches of {bs} (nominal batch {nominal})"
+        scale_lr = (runner.cfg.get("optimizer") or {}).get("scale_lr", "auto")
+        form = recipe.describe(self.nominal_batch_size, scale_lr, runner.max_epochs, ipe)
+        if form:
+            runner.logger.info("recipe: %s", form)
         runner.logger.info(
             "recipe: warmup %d of %d iterations (%.2f epochs; warmup_epochs %g, min %d, at most %g%% "
             "of the run), %s",
@@ -107,6 +112,14 @@ class WarmupHook(Hook):
             self.min_warmup_iters,
             100 * self.max_fraction,
             acc,
+        )
+
+    def _nominal(self, runner: RunnerContract) -> int | None:
+        return recipe.nominal_batch_size(
+            self.nominal_batch_size,
+            runner.cfg["train"]["batch_size"],
+            runner.max_epochs,
+            len(runner.train_loader),
         )
 
     def _end(self, runner: RunnerContract) -> int:
@@ -126,17 +139,16 @@ class WarmupHook(Hook):
         if warming:
             self._apply_lr_momentum(runner, t, end)
         train = runner.cfg["train"]
-        if self.nominal_batch_size is not None and train.get("accumulate") is None:
+        nominal = self._nominal(runner)
+        if nominal is not None and train.get("accumulate") is None:
             bs = train["batch_size"]
             if warming:
-                acc = max(1, round(interp(t, end, 1.0, self.nominal_batch_size / bs)))
+                acc = max(1, round(interp(t, end, 1.0, nominal / bs)))
                 runner.accumulate = min(acc, len(runner.train_loader))
             else:
                 # never more batches than an epoch has: partial accumulations are dropped at
                 # each epoch start, so a larger value would never step the optimizer
-                runner.accumulate = min(
-                    nominal_accumulate(bs, self.nominal_batch_size), len(runner.train_loader)
-                )
+                runner.accumulate = min(nominal_accumulate(bs, nominal), len(runner.train_loader))
 
     def _apply_lr_momentum(self, runner: RunnerContract, t: int, end: int) -> None:
         groups = runner.optimizer.param_groups

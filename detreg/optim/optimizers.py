@@ -18,6 +18,10 @@ batch over all processes and comes from the run context; without it nothing is s
   ``accumulate = max(1, round(nominal_batch_size / bs))``.
 - ``scale_lr``: ``lr *= bs / (world_size * bs_per_gpu)``; ``world_size`` from the run
   context when offered, else from torch.distributed (1 when not initialised).
+- ``auto`` (the default of both ``nominal_batch_size`` and ``scale_lr``): YOLOv6's values
+  in runs of at least 10,000 iterations; in shorter ones no accumulation and no scaling
+  down of lr (:mod:`detreg.optim.recipe`; ``epochs`` and ``iters_per_epoch`` come from the
+  run context).
 
 Gradient accumulation itself is not the optimizer's business: the train step reads
 ``runner.accumulate``, which the warmup hook sets (see ``detreg.hooks.warmup``).
@@ -31,8 +35,9 @@ from typing import Annotated, Any
 import torch
 from torch import nn
 
+from detreg.optim import recipe
 from detreg.optim.param_groups import split_param_groups
-from detreg.optim.scaling import NOMINAL_BATCH_SIZE, scaled_lr, scaled_weight_decay
+from detreg.optim.scaling import scaled_weight_decay
 from detreg.optim.scaling import world_size as _dist_world_size
 from detreg.registry import OPTIMIZERS, Range, forwards_kwargs
 
@@ -47,11 +52,13 @@ def resolve_hyper(
     lr: float,
     weight_decay: float,
     batch_size: int | None = None,
-    nominal_batch_size: Annotated[int, Range(min=1)] = NOMINAL_BATCH_SIZE,
+    nominal_batch_size: Annotated[int, Range(min=1)] | recipe.Auto = "auto",
     scale_weight_decay: bool = True,
-    scale_lr: bool = True,
+    scale_lr: bool | recipe.Auto = "auto",
     bs_per_gpu: Annotated[int, Range(min=1)] = 32,
     world_size: int | None = None,
+    epochs: int | None = None,
+    iters_per_epoch: int | None = None,
 ) -> tuple[float, float]:
     """``(lr, weight_decay)`` after the YOLOv6 batch-size scaling that is switched on.
 
@@ -61,10 +68,10 @@ def resolve_hyper(
     if batch_size is None:
         return lr, weight_decay
     if scale_weight_decay:
-        weight_decay = scaled_weight_decay(weight_decay, batch_size, nominal_batch_size)
-    if scale_lr:
-        n = world_size if world_size is not None else _dist_world_size()
-        lr = scaled_lr(lr, batch_size, bs_per_gpu, n)
+        nominal = recipe.nominal_batch_size(nominal_batch_size, batch_size, epochs, iters_per_epoch)
+        weight_decay = scaled_weight_decay(weight_decay, batch_size, nominal)  # type: ignore[arg-type]
+    n = world_size if world_size is not None else _dist_world_size()
+    lr = lr * recipe.lr_scale(scale_lr, batch_size, bs_per_gpu, n, epochs, iters_per_epoch)
     return lr, weight_decay
 
 

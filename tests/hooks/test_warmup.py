@@ -76,9 +76,20 @@ def test_short_run_warmup_is_a_tenth_of_the_run_and_logged(caplog):
     with caplog.at_level(logging.INFO, logger="test"):
         hook.before_train(r)
     assert "recipe: warmup 150 of 1500 iterations" in caplog.text
-    assert "then accumulate 4 batches of 16 (nominal batch 64)" in caplog.text
+    assert "recipe: short run (1500 < 10000 iterations): every batch is an optimizer step" in caplog.text
+    assert "then accumulate 1 batches of 16 (nominal batch 16)" in caplog.text
     at(r, hook, 150)
-    assert r.accumulate == 4 and at(r, hook, 75)["bias"]["lr"] < 0.1
+    assert r.accumulate == 1 and at(r, hook, 75)["bias"]["lr"] < 0.1
+    explicit = WarmupHook(nominal_batch_size=64)  # a number is kept whatever the length
+    at(r, explicit, 150)
+    assert r.accumulate == 4
+
+
+def test_auto_nominal_batch_accumulates_in_long_runs():
+    r, hook = make_runner(iters_per_epoch=50), WarmupHook()
+    r.max_epochs = 200  # 10,000 iterations: YOLOv6's 64 images per step
+    at(r, hook, 5000)
+    assert r.accumulate == 4
 
 
 def test_start_of_warmup():
@@ -170,7 +181,10 @@ def test_disabled_warmup():
 
 def test_accumulate_never_exceeds_an_epoch():
     """3 batches per epoch, nominal 64 / 16 = 4: a 4-batch accumulation would never step."""
-    r, hook = make_runner(iters_per_epoch=3), WarmupHook(min_warmup_iters=0, warmup_epochs=0)
+    r, hook = (
+        make_runner(iters_per_epoch=3),
+        WarmupHook(min_warmup_iters=0, warmup_epochs=0, nominal_batch_size=64),
+    )
     hook.before_train(r)
     at(r, hook, 5)
     assert r.accumulate == 3

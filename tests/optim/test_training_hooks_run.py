@@ -51,6 +51,7 @@ def run(path: Path, work_dir: Path, resume: Path | None = None) -> Runner:
         "train.deterministic=true",
         "train.warmup_epochs=1",
         "train.nominal_batch_size=8",
+        "optimizer.scale_lr=true",  # YOLOv6's scaling (auto would keep lr0 in this short run)
     ]
     runner = Runner(prepare_config(path, overrides), resume=resume)
     runner.train()
