@@ -91,12 +91,14 @@ def lr_scale(
     iters_per_epoch: int | None,
 ) -> float:
     """The factor on ``lr0``: YOLOv6's ``bs / (num_processes * bs_per_gpu)`` (``scale_lr:
-    true``, or ``auto`` in a long run), 1 (``false``), or that factor but never below 1
-    (``auto`` in a short run)."""
-    factor = scaled_lr(1.0, batch_size, bs_per_gpu, num_processes)
-    if scale_lr == "auto":
-        return max(1.0, factor) if is_short_run(epochs, iters_per_epoch) else factor
-    return factor if scale_lr else 1.0
+    true``, or ``auto`` in a long run), 1 (``false``), or ``max(1, bs / bs_per_gpu) /
+    num_processes`` (``auto`` in a short run: a small total batch does not scale lr0 down;
+    the division by the process count stays, as it offsets the step's loss * world_size)."""
+    if scale_lr == "auto" and is_short_run(epochs, iters_per_epoch):
+        return max(1.0, scaled_lr(1.0, batch_size, bs_per_gpu)) / num_processes
+    if scale_lr:
+        return scaled_lr(1.0, batch_size, bs_per_gpu, num_processes)
+    return 1.0
 
 
 def describe(nominal: int | str | None, scale_lr: bool | str, epochs: int, iters_per_epoch: int) -> str:

@@ -63,7 +63,8 @@ def test_auto_keeps_yolov6_accumulation_and_lr_scaling_in_long_runs() -> None:
 def test_auto_steps_every_batch_at_full_lr_in_short_runs() -> None:
     assert nominal_batch_size("auto", 16, 30, 50) == 16  # 1500 iterations: no accumulation
     assert lr_scale("auto", 16, 32, 1, 30, 50) == 1.0  # lr0 not scaled down ...
-    assert lr_scale("auto", 128, 32, 2, 30, 50) == 2.0  # ... but still scaled up
+    assert lr_scale("auto", 128, 32, 1, 30, 50) == 4.0  # ... but still scaled up
+    assert lr_scale("auto", 32, 32, 2, 30, 50) == 0.5  # 1/world_size offsets the loss * world_size
     lr, wd = resolve_hyper(0.02, 5e-4, batch_size=16, epochs=30, iters_per_epoch=50, world_size=1)
     assert (lr, wd) == (0.02, 5e-4)
     # explicit values are kept whatever the length
