@@ -331,7 +331,12 @@ def test_optimizer_values_are_checked_through_forwarded_kwargs() -> None:
     assert "optimizer.lr: must be > 0, got 0" in problems
     assert "optimizer.momentum: must be >= 0 and < 1, got 1.5" in problems
     assert "optimizer.bs_per_gpu: must be >= 1, got 0" in problems
-    assert "optimizer.nominal_batch_size: expected an integer, got 'x'" in problems
+    assert "optimizer.nominal_batch_size: expected an integer or 'auto', got 'x'" in problems
+    problems = OPTIMIZERS.check(
+        {"type": "SGD", "nominal_batch_size": 0, "scale_lr": "yes"}, "optimizer", provided=("model",)
+    )
+    assert "optimizer.nominal_batch_size: must be >= 1, got 0" in problems
+    assert "optimizer.scale_lr: expected true or false or 'auto', got 'yes'" in problems
 
 
 def test_datasets_get_base_arguments_and_context_through_kwargs(tiny_data) -> None:

@@ -57,6 +57,18 @@ def _describe(hint: Any) -> str:
     return text or str(hint).replace("typing.", "").replace("collections.abc.", "")
 
 
+_PHRASES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null"}
+
+
+def _phrase(hint: Any) -> str:
+    """A member of a union in words: ``an integer``, ``'auto'``, ``null``."""
+    if typing.get_origin(hint) is typing.Annotated:
+        hint = typing.get_args(hint)[0]
+    if typing.get_origin(hint) is typing.Literal:
+        return " or ".join(repr(a) for a in typing.get_args(hint))
+    return _PHRASES.get(hint) or _describe(hint)
+
+
 def value_problem(value: Any, hint: Any) -> str | None:
     """Why ``value`` does not fit ``hint`` (a short phrase), or None when it fits or the
     annotation is not understood."""
@@ -84,7 +96,16 @@ def value_problem(value: Any, hint: Any) -> str | None:
         results = [value_problem(value, a) for a in args]
         if any(r is None for r in results):
             return None
-        return f"expected {_describe(hint)}, got {value!r}"
+        # a member of the right type whose Range refuses the value says best what is wrong
+        annotated = [
+            (typing.get_args(a)[0], r)
+            for a, r in zip(args, results)
+            if typing.get_origin(a) is typing.Annotated
+        ]
+        ranged = [r for base, r in annotated if value_problem(value, base) is None]
+        if len(ranged) == 1:
+            return ranged[0]
+        return f"expected {' or '.join(_phrase(a) for a in args)}, got {value!r}"
     if hint is type(None):
         return None if value is None else f"expected null, got {value!r}"
     if hint is bool:
