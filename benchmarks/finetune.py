@@ -1,18 +1,20 @@
 """Few-shot fine-tuning on new classes: from scratch vs pretrained vs pretrained + CoT.
 
-    nice -n 10 python benchmarks/finetune.py [--threads 1] [--size 128] [--base-train 240]
-        [--base-epochs 40] [--shots 10] [--val 80] [--epochs 40] [--batch 8] [--seed 0]
-        [--out DIR] [--json FILE]
+    nice -n 10 python benchmarks/finetune.py [--threads 1] [--size 96] [--base-train 160]
+        [--base-epochs 30] [--shots 10] [--val 60] [--epochs 60] [--batch 8] [--lr 0.01]
+        [--seed 0] [--out DIR] [--json FILE]
 
 All data is detreg's own synthetic shapes (nothing is downloaded):
 
 1. A **base model**: YOLOv6-N trained from scratch on the six base shapes (circle, square,
    triangle, star, cross, ring), ``--base-train`` images, ``--base-epochs`` epochs, the
-   ``yolov6n`` recipe.
+   ``yolov6n`` recipe at batch ``2 * --batch`` with an optimizer step every batch.
 2. A **few-shot target set** of four new shapes (pentagon, hexagon, diamond, arrow): about
    ``--shots`` images per class (``shots * 4`` training images of at most three objects),
    and ``--val`` validation images.
-3. Three fine-tunes on the target set with the same recipe (``finetune/yolov6n_finetune``),
+3. Three fine-tunes on the target set with the same recipe (``finetune/yolov6n_finetune``
+   with ``optimizer.lr=--lr`` not scaled down by the batch size, and an optimizer step every
+   batch: YOLOv6's accumulation to 64 images would give a 40-image set one step per epoch),
    seed and ``--epochs``: **scratch** (no weights), **pretrained** (``train.pretrained`` =
    the base model's ``last.pt``; class predictors re-initialised for the new classes) and
    **pretrained + CoT** (``hooks.cot: {type: CoTHook}`` as well).
@@ -41,13 +43,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (see the module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--size", type=int, default=128, help="image side (data and training)")
-    p.add_argument("--base-train", type=int, default=240)
-    p.add_argument("--base-epochs", type=int, default=40)
+    p.add_argument("--size", type=int, default=96, help="image side (data and training)")
+    p.add_argument("--base-train", type=int, default=160)
+    p.add_argument("--base-epochs", type=int, default=30)
     p.add_argument("--shots", type=int, default=10, help="about this many training images per new class")
-    p.add_argument("--val", type=int, default=80)
-    p.add_argument("--epochs", type=int, default=40, help="epochs of each fine-tune")
+    p.add_argument("--val", type=int, default=60)
+    p.add_argument("--epochs", type=int, default=60, help="epochs of each fine-tune")
     p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--lr", type=float, default=0.01, help="fine-tuning lr (all three runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(REPO / "runs" / "bench" / "finetune"))
     p.add_argument("--json", help="append the results as one JSON line to this file")
@@ -143,13 +146,23 @@ def main(argv: list[str] | None = None) -> list[dict]:
         f"{args.threads} thread(s)"
     )
     t0 = time.perf_counter()
-    base = [f"train.epochs={args.base_epochs}", f"train.batch_size={2 * args.batch}", "hooks.eval=null"]
+    base = [
+        f"train.epochs={args.base_epochs}",
+        f"train.batch_size={2 * args.batch}",
+        f"train.nominal_batch_size={2 * args.batch}",
+        "hooks.eval=null",
+    ]
     train("base", "yolov6n", base_data, args, out, base, evaluate=False)
     base_run = out / "base"
     print(f"{'base model':<16} trained in {time.perf_counter() - t0:7.1f} s ({base_run / 'last.pt'})")
     rows = []
     weights = base_run / "last.pt"
-    common = [f"train.epochs={args.epochs}"]
+    common = [
+        f"train.epochs={args.epochs}",
+        f"optimizer.lr={args.lr}",
+        f"optimizer.bs_per_gpu={args.batch}",
+        f"train.nominal_batch_size={args.batch}",
+    ]
     config = "finetune/yolov6n_finetune"
     rows.append(train("scratch", config, new_data, args, out, [*common, "hooks.pretrained=null"]))
     rows.append(train("pretrained", config, new_data, args, out, [*common, f"train.pretrained={weights}"]))
