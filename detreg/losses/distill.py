@@ -67,7 +67,8 @@ def kd_dfl_loss(
     target scores). Any ``reg_max``; zero (on the graph) without foreground anchors.
     """
     if student.shape != teacher.shape or student.shape[-1] % 4:
-        raise ValueError(f"student {tuple(student.shape)} and teacher {tuple(teacher.shape)} box outputs differ")
+        shapes = f"student {tuple(student.shape)}, teacher {tuple(teacher.shape)}"
+        raise ValueError(f"box distributions differ in shape: {shapes}")
     if not bool(fg_mask.any()):
         return student.sum() * 0.0
     bins = student.shape[-1] // 4
