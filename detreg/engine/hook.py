@@ -85,6 +85,9 @@ class RunnerContract(Protocol):
     def call(self, event: str, *args: Any) -> None:
         """Fire an event on every hook."""
 
+    def add_trainable(self, name: str, module: torch.nn.Module) -> None:
+        """In ``configure_model``: the optimizer trains ``module`` too (kept out of the model)."""
+
     def validate(self, evaluate: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """Run ``evaluate`` between ``before_val`` and ``after_val``."""
 

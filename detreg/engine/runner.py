@@ -39,6 +39,7 @@ from detreg.engine.storage import EpochStorage
 from detreg.engine.workdir import WorkDirLock
 from detreg.errors import DetregError
 from detreg.events import ALL_EVENTS
+from detreg.optim.param_groups import add_module_param_groups
 from detreg.registry import DATASETS, HOOKS, MODELS, OPTIMIZERS, SCHEDULERS, STEPS
 
 __all__ = ["Runner", "hook_priority", "next_run_dir", "overridden_events"]
@@ -95,6 +96,7 @@ class Runner:
         self.storage = EpochStorage(0)
         self.step_record: StepRecord | None = None
         self.optimizer: torch.optim.Optimizer | None = None
+        self._trainables: list[tuple[str, torch.nn.Module]] = []
         self.scheduler: Any = None
         self.train_loader: Any = None
         self.val_loader: Any = None
@@ -206,12 +208,28 @@ class Runner:
     def _build_model(self) -> None:
         self.model = MODELS.build(self.cfg["model"], "model", self.context).to(self.device)
 
+    def add_trainable(self, name: str, module: torch.nn.Module) -> None:
+        """Have the optimizer train ``module`` too (call it in ``configure_model``).
+
+        For modules a hook trains beside the model and keeps out of it (distillation
+        connectors): their parameters join the optimizer as extra groups that copy the
+        settings of the model's groups of the same kind (so warmup and the lr schedule
+        drive them alike) and are in its state (exact resume). They are not in the model's
+        state dict: the hook saves them itself (``state_dict``), and under DDP it averages
+        their gradients itself (they are outside the wrapped model).
+        """
+        if self.optimizer is not None:
+            raise RuntimeError(f"add_trainable('{name}'): the optimizer is built; call it in configure_model")
+        self._trainables.append((name, module))
+
     def _build_optimization(self) -> None:
         if self.cfg.get("optimizer") is None:
             raise DetregError("optimizer: missing (e.g. optimizer: {type: SGD, lr: 0.01})")
         self.optimizer = OPTIMIZERS.build(
             self.cfg["optimizer"], "optimizer", self.context, model=self.unwrapped_model
         )
+        for name, module in self._trainables:
+            add_module_param_groups(self.optimizer, module, name)
         if self.cfg.get("scheduler") is not None:
             self.scheduler = SCHEDULERS.build(
                 self.cfg["scheduler"], "scheduler", self.context, optimizer=self.optimizer

@@ -129,6 +129,12 @@ class Detector(nn.Module):
             kwargs["return_assign"] = True
         return self.loss(outputs, targets, **kwargs)
 
+    def raw_outputs(self, images: Tensor) -> dict[str, Any]:
+        """The head's raw training dict for ``images`` (``feats``, ``cls``, ``reg``, ``strides``,
+        plus the anchor-aided entries with ``fuse_ab``), without targets or a loss: what a
+        distillation teacher gives (see ``DistillHook``)."""
+        return self.head(self.neck(self.backbone(images)))
+
     @torch.no_grad()
     def predict(
         self, images: Tensor, conf_thres: float = 0.03, iou_thres: float = 0.65, max_det: int = 300

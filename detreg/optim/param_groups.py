@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import torch
 from torch import nn
 
 #: Module types whose ``weight`` is a normalisation scale (never weight-decayed).
@@ -57,3 +58,25 @@ def split_param_groups(model: nn.Module) -> ParamGroups:
             else:
                 groups.weight.append(param)
     return groups
+
+
+def add_module_param_groups(optimizer: torch.optim.Optimizer, module: nn.Module, owner: str) -> int:
+    """Add ``module``'s parameters to a built ``optimizer``, split like the model's.
+
+    Each non-empty kind (norm/weight/bias) becomes a new group that copies every setting
+    (lr, weight decay, ``name``, ``initial_lr``...) of the optimizer's group of the same
+    ``name`` (its first group when none is named so), so warmup and the lr schedule treat
+    it exactly as the model's; ``owner`` tags it. Call before the scheduler is built.
+    Returns the number of groups added.
+    """
+    named = {g.get("name"): g for g in optimizer.param_groups}
+    added = 0
+    for kind, params in zip(ParamGroups._fields, split_param_groups(module)):
+        if not params:
+            continue
+        like = named.get(kind, optimizer.param_groups[0])
+        group = {k: v for k, v in like.items() if k != "params"}
+        group.update(params=params, owner=owner)
+        optimizer.add_param_group(group)
+        added += 1
+    return added
