@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("detreg.apps.evaluate", "same as detreg-eval"),
     "infer": ("detreg.apps.infer", "same as detreg-infer"),
     "export": ("detreg.apps.export", "same as detreg-export"),
+    "quantize": ("detreg.apps.quantize", "int8 post-training quantization: calibrate, convert, compare mAP"),
     "data": ("detreg.apps.data", "dataset tools: synth, check, convert, show-batch"),
     "repopt-scales": ("detreg.apps.repopt_scales", "extract RepOpt scales from a hyper_search checkpoint"),
 }

@@ -98,6 +98,9 @@ def load_detector(
 ) -> tuple[torch.nn.Module, list[str], dict[str, Any]]:
     """Build the config's model, load ``weights`` (EMA preferred), eval mode, optionally fused.
 
+    An int8 file (``detreg quantize``, QAT) gives the converted int8 model
+    (:func:`detreg.quant.artifact.load_quantized`; needs torchao).
+
     ``num_classes`` comes from the config's data, the checkpoint's stored config, or the
     weights themselves. Returns ``(model, class_names, checkpoint)``.
     """
@@ -106,7 +109,8 @@ def load_detector(
     from detreg.registry import MODELS
 
     ckpt = load_checkpoint(check_weights(weights))
-    state = model_state(ckpt)
+    quantized = isinstance(ckpt.get("quantized"), dict)  # an int8 file: detreg.quant.artifact
+    state = ckpt.get("quantized", {}).get("net", {}) if quantized else model_state(ckpt)
     ctx = {k: v for k, v in run_context(cfg.data).items() if k != "class_names"}
     nc = ctx.get("num_classes") or run_context(_raw_stored_config(ckpt)).get("num_classes")
     nc = nc or _num_classes_from_state(state)
@@ -119,6 +123,10 @@ def load_detector(
     names = class_names(cfg, ckpt, int(nc))
     ctx["class_names"] = names
     model = MODELS.build(cfg.data["model"], "model", ctx)
+    if quantized:
+        from detreg.quant.artifact import load_quantized
+
+        return load_quantized(model, ckpt, weights).to(device), names, ckpt
     load_model_state(model, {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, weights)
     model.eval()
     if fuse and hasattr(model, "fuse"):

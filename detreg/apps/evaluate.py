@@ -48,18 +48,48 @@ def evaluate_checkpoint(
     """
     import json
 
-    from detreg.data.loader import build_dataloader
     from detreg.engine.runner import pick_device
-    from detreg.evaluation.loop import run_evaluation
     from detreg.evaluation.table import format_table
 
-    data = cfg.data.get("data") or {}
-    if data.get("val") is None:
+    check_val_data(cfg)
+    dev = pick_device(device or cfg.data["train"].get("device", "auto"), -1)
+    model, names, _ = load_detector(cfg, weights, dev, fuse=False)
+    metrics, evaluator = evaluate_model(cfg, model, names, dev, conf_thres, iou_thres, batch_size)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    evaluator.save_plots(out_dir)
+    plain = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, dict))}
+    (out_dir / "metrics.json").write_text(json.dumps(plain, indent=2, default=float))
+    if hasattr(evaluator, "coco_predictions"):
+        (out_dir / "predictions.json").write_text(json.dumps(evaluator.coco_predictions()))
+    print(format_table(metrics))
+    print(f"mAP50-95 {metrics.get('mAP50_95', 0.0):.4f}  mAP50 {metrics.get('mAP50', 0.0):.4f}  ({out_dir})")
+    return metrics
+
+
+def check_val_data(cfg: Config) -> None:
+    """One clear error when the config has no validation set."""
+    if (cfg.data.get("data") or {}).get("val") is None:
         raise DetregError(
             "data.val: missing; evaluation needs a validation set (or pass --data my_data.yaml)"
         )
-    dev = pick_device(device or cfg.data["train"].get("device", "auto"), -1)
-    model, names, _ = load_detector(cfg, weights, dev, fuse=False)
+
+
+def evaluate_model(
+    cfg: Config,
+    model: Any,
+    names: list[str],
+    device: Any,
+    conf_thres: float | None = None,
+    iou_thres: float | None = None,
+    batch_size: int | None = None,
+) -> tuple[dict[str, Any], Any]:
+    """Evaluate a loaded ``model`` on the config's ``data.val``; ``(metrics, evaluator)``."""
+    from detreg.data.loader import build_dataloader
+    from detreg.evaluation.loop import run_evaluation
+
+    check_val_data(cfg)
+    data = cfg.data["data"]
     ctx = {**run_context(cfg.data), "num_classes": len(names), "class_names": names}
     val_set = DATASETS.build(data["val"], "data.val", ctx)
     bs = batch_size or int(data.get("val_batch_size") or 2 * int(cfg.data["train"]["batch_size"]))
@@ -73,21 +103,12 @@ def evaluate_checkpoint(
         model,
         loader,
         evaluator,
-        dev,
+        device,
         conf_thres=conf_thres if conf_thres is not None else settings.get("conf_thres", 0.001),
         iou_thres=iou_thres if iou_thres is not None else settings.get("iou_thres", 0.65),
         max_det=settings.get("max_det", 300),
     )
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    evaluator.save_plots(out_dir)
-    plain = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, dict))}
-    (out_dir / "metrics.json").write_text(json.dumps(plain, indent=2, default=float))
-    if hasattr(evaluator, "coco_predictions"):
-        (out_dir / "predictions.json").write_text(json.dumps(evaluator.coco_predictions()))
-    print(format_table(metrics))
-    print(f"mAP50-95 {metrics.get('mAP50_95', 0.0):.4f}  mAP50 {metrics.get('mAP50', 0.0):.4f}  ({out_dir})")
-    return metrics
+    return metrics, evaluator
 
 
 # ---------------------------------------------------------------------- command
