@@ -20,6 +20,12 @@ validation). Outputs:
 After writing, the file is checked (``onnx.checker``) and run with ONNX Runtime (CPU) on
 an input (random, or ``--check-image``); the outputs are compared with PyTorch's and the
 command fails when they differ by more than ``--atol`` (+ ``--rtol`` relative).
+
+An int8 file (``detreg quantize``, ``QATHook``) exports as a QDQ model (``--int8`` says
+so and refuses a float checkpoint): ``QuantizeLinear``/``DequantizeLinear`` around int8
+weight initializers (:mod:`detreg.quant.onnx`), checked against the torch int8 model
+(default tolerance 0.25 + 0.001 of the image side: a value rounded to the neighbouring
+int8 level moves a box by a fraction of a pixel).
 """
 
 from __future__ import annotations
@@ -43,6 +49,10 @@ DEFAULT_OPSET = 17
 DESCRIPTION = "export a checkpoint to ONNX and verify it with ONNX Runtime"
 INSTALL_HINT = "pip install 'detreg[export]'  (or: pip install onnx onnxruntime)"
 EXIT_MISMATCH = 1
+#: Default ``(atol, rtol)`` of the ONNX Runtime check. An int8 model may round a value to
+#: the neighbouring level where ONNX Runtime's fused kernels requantize differently from
+#: PyTorch's reference ops: boxes then differ by a fraction of a pixel.
+FLOAT_TOL, INT8_TOL = (1e-3, 1e-4), (0.25, 1e-3)
 
 
 def require_onnx() -> tuple[Any, Any]:
@@ -262,6 +272,23 @@ def check_input(
     return x[None].repeat(batch, 1, 1, 1)
 
 
+def _check_int8(model: nn.Module, weights: Path, want: bool, opset: int) -> bool:
+    """Whether ``model`` is an int8 model (then QDQ symbolics are registered for ``opset``);
+    ``--int8`` with a float checkpoint is a user error saying how to make the int8 file."""
+    int8 = type(model).__name__ == "QuantDetector"
+    if want and not int8:
+        raise DetregError(
+            f"--int8: {weights} is a float checkpoint; make the int8 file first "
+            f"(detreg quantize --weights {weights} --data my_data.yaml) and export "
+            f"{weights.with_name(weights.stem + '_int8.pt')}"
+        )
+    if int8:
+        from detreg.quant.onnx import register_qdq_symbolics
+
+        register_qdq_symbolics(opset)
+    return int8
+
+
 # ---------------------------------------------------------------------- command
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Config (optional: the checkpoint's), overrides, ``--data`` and the export options."""
@@ -285,8 +312,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--work-dir", help="output folder (default: the weights' folder)")
     p.add_argument("--name", help="file name without .onnx (default: weights stem, + _nms with --nms)")
     p.add_argument("--check-image", help="verify on this image (default: random input)")
-    p.add_argument("--atol", type=float, default=1e-3, help="max abs ONNX-vs-PyTorch difference allowed")
-    p.add_argument("--rtol", type=float, default=1e-4, help="plus this fraction of the box coordinate size")
+    p.add_argument(
+        "--int8",
+        action="store_true",
+        help="QDQ int8 model: --weights must be an int8 file (detreg quantize, QAT)",
+    )
+    p.add_argument(
+        "--atol",
+        type=float,
+        default=None,
+        help=f"max abs ONNX-vs-PyTorch difference allowed (default {FLOAT_TOL[0]}, int8 {INT8_TOL[0]})",
+    )
+    p.add_argument(
+        "--rtol",
+        type=float,
+        default=None,
+        help=f"plus this fraction of the box coordinate size (default {FLOAT_TOL[1]}, int8 {INT8_TOL[1]})",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -299,6 +341,10 @@ def run(args: argparse.Namespace) -> int:
         raise DetregError("--batch and --max-det must be positive")
     cfg = resolve_config(args)
     model, names, _ = load_detector(cfg, weights, "cpu", fuse=True)
+    int8 = _check_int8(model, weights, args.int8, args.opset)
+    tol = INT8_TOL if int8 else FLOAT_TOL
+    args.atol = tol[0] if args.atol is None else args.atol
+    args.rtol = tol[1] if args.rtol is None else args.rtol
     size = img_size_hw(args.img_size, int(cfg.data["train"]["img_size"]))
     stride = max(getattr(model, "strides", [32]))
     if size[0] % stride or size[1] % stride:
@@ -312,6 +358,7 @@ def run(args: argparse.Namespace) -> int:
         "stride": str(stride),
         "img_size": json.dumps(list(size)),
         "input": "images float32 [B,3,H,W] RGB in [0,1], letterboxed",
+        "int8": json.dumps(int8),
         "nms": json.dumps(
             {"conf": args.conf, "iou": args.iou, "max_det": args.max_det} if args.nms else None
         ),
