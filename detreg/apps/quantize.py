@@ -41,6 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="keep these layers in float (fnmatch on module names, e.g. 'head.cls_preds.*' or 'head.*')",
     )
     p.add_argument("--sensitivity", action="store_true", help="rank blocks by the mAP drop of each")
+    p.add_argument(
+        "--blocks", nargs="+", default=[], metavar="PATTERN", help="with --sensitivity: only these blocks"
+    )
     p.add_argument("--no-eval", action="store_true", help="write the int8 file without evaluating")
     p.add_argument("--out", help="int8 file to write (default: <weights stem>_int8.pt next to the weights)")
     p.add_argument("--work-dir", help="where quantize.json / sensitivity.json go (default: next to --out)")
@@ -99,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     if args.sensitivity:
         from detreg.quant.sensitivity import sensitivity, sensitivity_table
 
-        rows = sensitivity(cfg, model, names, size, loader, args.calib_batches, args.skip, bs)
+        rows = sensitivity(cfg, model, names, size, loader, args.calib_batches, args.skip, bs, args.blocks)
         print(sensitivity_table(rows))
         path = work / "sensitivity.json"
         path.write_text(json.dumps(rows, indent=2))

@@ -68,7 +68,9 @@ def export_network(net: nn.Module, example: torch.Tensor) -> torch.fx.GraphModul
             f"the model cannot be exported for quantization (torch.export: {first[:300]}); "
             "quantization needs a forward without data-dependent Python control flow"
         ) from None
-    return program.module()
+    graph = program.module()
+    allow_train_eval(graph)
+    return graph
 
 
 def module_names(net: nn.Module) -> list[str]:
@@ -94,27 +96,55 @@ def match_skip(net: nn.Module, patterns: Sequence[str], where: str = "skip") -> 
             )
         chosen += [n for n in hits if n not in chosen]
     # a parent covers its children; keep the outermost names
-    return [n for n in chosen if not any(n.startswith(p + ".") for p in chosen if p != n)]
+    outer = [n for n in chosen if not any(n.startswith(p + ".") for p in chosen if p != n)]
+    return called_modules(net, outer)
 
 
-def make_quantizer(skip_modules: Sequence[str] = (), qat: bool = False) -> Any:
-    """``X86InductorQuantizer``: int8 everywhere it can, float for ``skip_modules`` (and below)."""
+def called_modules(net: nn.Module, names: Sequence[str]) -> list[str]:
+    """``names`` with containers (``ModuleList``/``ModuleDict``, never called themselves, so
+    absent from the exported graph's module stacks) replaced by their children."""
+    modules = dict(net.named_modules())
+    out: list[str] = []
+    for name in names:
+        if isinstance(modules[name], (nn.ModuleList, nn.ModuleDict)):
+            children = [f"{name}.{c}" for c, _ in modules[name].named_children()]
+            out += called_modules(net, children)
+        else:
+            out.append(name)
+    return out
+
+
+def make_quantizer(
+    skip_modules: Sequence[str] = (), qat: bool = False, only: Sequence[str] | None = None
+) -> Any:
+    """``X86InductorQuantizer``: int8 everywhere it can, float for ``skip_modules`` (and below);
+    with ``only``, int8 for those modules alone (sensitivity analysis)."""
     require_torchao()
     from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
 
+    config = xiq.get_default_x86_inductor_quantization_config(is_qat=qat)
     quantizer = xiq.X86InductorQuantizer()
-    quantizer.set_global(xiq.get_default_x86_inductor_quantization_config(is_qat=qat))
+    if only is None:
+        quantizer.set_global(config)
+    for name in only or ():
+        quantizer.set_module_name_qconfig(name, config)
     for name in skip_modules:
         quantizer.set_module_name_qconfig(name, None)
     return quantizer
 
 
-def prepare(graph: torch.fx.GraphModule, skip_modules: Sequence[str] = (), qat: bool = False) -> Any:
-    """Insert observers (PTQ) or fake-quantize modules (QAT) into an exported graph."""
+def prepare(
+    graph: torch.fx.GraphModule,
+    skip_modules: Sequence[str] = (),
+    qat: bool = False,
+    only: Sequence[str] | None = None,
+) -> Any:
+    """Insert observers (PTQ) or fake-quantize modules (QAT) into an exported graph
+    (see :func:`make_quantizer` for ``skip_modules`` and ``only``)."""
     require_torchao()
     from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e, prepare_qat_pt2e
 
-    quantizer = make_quantizer(skip_modules, qat)
+    quantizer = make_quantizer(skip_modules, qat, only)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         prepared = (prepare_qat_pt2e if qat else prepare_pt2e)(graph, quantizer)
@@ -122,14 +152,15 @@ def prepare(graph: torch.fx.GraphModule, skip_modules: Sequence[str] = (), qat: 
     return prepared
 
 
-def convert(prepared: torch.fx.GraphModule) -> torch.fx.GraphModule:
-    """Replace observers by quantize/dequantize ops with the observed scales; int8 weights."""
+def convert(prepared: torch.fx.GraphModule, fold: bool = True) -> torch.fx.GraphModule:
+    """Replace observers by quantize/dequantize ops with the observed scales; int8 weights
+    (``fold=False``: the float weights quantized on the fly, same numbers, faster to convert)."""
     require_torchao()
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        converted = convert_pt2e(prepared)
+        converted = convert_pt2e(prepared, fold_quantize=fold)
     allow_train_eval(converted)
     return converted
 

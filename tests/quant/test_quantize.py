@@ -128,3 +128,30 @@ def test_torchao_missing(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
     monkeypatch.setitem(sys.modules, "torchao.quantization.pt2e.quantize_pt2e", None)
     assert main(["quantize", "--weights", str(run["float"]), "--data", "x.yaml"]) == 2
     assert "pip install 'detreg[quant]'" in capsys.readouterr().err
+
+
+def test_sensitivity_quantizes_one_block_at_a_time(run: dict, tiny_data: Path, capsys) -> None:
+    work = run["tmp"] / "sens"
+    argv = ["quantize", "--weights", str(run["float"]), "--data", str(tiny_data), "--sensitivity"]
+    argv += ["--calib-batches", "1", "--blocks", "backbone.stem", "head.reg_preds", "--work-dir", str(work)]
+    assert main(argv) == 0
+    rows = json.loads((work / "sensitivity.json").read_text())
+    assert rows[0]["block"] == "float" and rows[0]["int8_convs"] == 0
+    by_block = {r["block"]: r for r in rows[1:]}
+    assert set(by_block) == {"backbone.stem", "head.reg_preds"}
+    assert by_block["backbone.stem"]["int8_convs"] == 1  # that block alone is int8
+    assert by_block["head.reg_preds"]["int8_convs"] == 3  # one predictor per level
+    drops = [r["drop"] for r in rows[1:]]
+    assert drops == sorted(drops, reverse=True)
+    assert "backbone.stem" in capsys.readouterr().out
+
+
+def test_skip_of_a_module_list_names_its_members() -> None:
+    from detreg.quant.backend import match_skip
+
+    net = torch.nn.Module()
+    net.head = torch.nn.Module()
+    net.head.preds = torch.nn.ModuleList(torch.nn.Conv2d(3, 3, 1) for _ in range(2))
+    net.head.stem = torch.nn.Conv2d(3, 3, 1)
+    assert match_skip(net, ["head.preds"]) == ["head.preds.0", "head.preds.1"]
+    assert match_skip(net, ["head.*"]) == ["head.preds.0", "head.preds.1", "head.stem"]
