@@ -1,7 +1,7 @@
 """Sensitivity analysis: quantize one block at a time, rank the blocks by mAP drop.
 
-Each block (a module two levels down: ``backbone.stem``, ``neck.Rep_p4``, ``head.stems.0``,
-...) is quantized alone (everything else float), calibrated on the same batches and
+Each block (a module two levels down: ``backbone.stem``, ``backbone.stages.2``, ``neck.rep_p4``,
+``head.cls_preds``, ...) is quantized alone (everything else float), calibrated on the same batches and
 evaluated; the blocks whose int8 form loses the most mAP come first. Those are the
 candidates for ``--skip`` / ``QATHook.skip``.
 """
@@ -18,13 +18,26 @@ from torch import nn
 from detreg.errors import DetregError
 
 
+def _convs(module: nn.Module) -> int:
+    return sum(isinstance(m, nn.Conv2d) for m in module.modules())
+
+
 def blocks(net: nn.Module, patterns: Sequence[str] = ()) -> list[str]:
-    """Modules two levels down that hold a conv (optionally only those ``patterns`` name)."""
+    """Modules two levels down that hold a conv (optionally only those ``patterns`` name).
+
+    A list whose members are blocks of several convs (``backbone.stages``) counts as one
+    block per member; a list of single convs (``head.cls_preds``: one per level) as one.
+    """
     names = []
     for name, module in net.named_modules():
-        if name.count(".") == 1 and any(isinstance(m, nn.Conv2d) for m in module.modules()):
-            if not patterns or any(fnmatch.fnmatchcase(name, p) for p in patterns):
-                names.append(name)
+        if name.count(".") != 1 or not _convs(module):
+            continue
+        members = list(module.named_children()) if isinstance(module, nn.ModuleList) else []
+        if members and all(_convs(m) > 1 for _, m in members):
+            candidates = [f"{name}.{c}" for c, _ in members]
+        else:
+            candidates = [name]
+        names += [n for n in candidates if not patterns or any(fnmatch.fnmatchcase(n, p) for p in patterns)]
     if not names:
         raise DetregError(f"--blocks: {list(patterns)} names no block of the model (e.g. backbone.stem)")
     return names
