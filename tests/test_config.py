@@ -120,7 +120,7 @@ def test_validation_collects_every_problem_with_locations(tmp_path: Path) -> Non
     assert "c.yaml:9: train.epochs: must be >= 1, got 0" in text
     assert "train.batchsize: unknown key. Did you mean 'batch_size'?" in text
     assert "data.vall: unknown key. Did you mean 'val'?" in text
-    assert "c.yaml:13: hooks.ema.type: unknown hook 'EMAHok'. Did you mean 'EMAHook'" in text  # (or another close name)
+    assert "c.yaml:13: hooks.ema.type: unknown hook 'EMAHok'. Did you mean 'EMAHook'" in text
     assert "c.yaml:16: hooks.warm.priority: must be an integer" in text
     with pytest.raises(ConfigError) as info:
         check(cfg)
