@@ -24,8 +24,8 @@ command fails when they differ by more than ``--atol`` (+ ``--rtol`` relative).
 An int8 file (``detreg quantize``, ``QATHook``) exports as a QDQ model (``--int8`` says
 so and refuses a float checkpoint): ``QuantizeLinear``/``DequantizeLinear`` around int8
 weight initializers (:mod:`detreg.quant.onnx`), checked against the torch int8 model
-(default tolerance 0.25 + 0.001 of the image side: a value rounded to the neighbouring
-int8 level moves a box by a fraction of a pixel).
+(default tolerance 0.05 + 0.025 of the image side: a value rounded to the neighbouring
+int8 level moves a box side by up to a few pixels, see ``INT8_TOL``).
 """
 
 from __future__ import annotations
@@ -51,8 +51,10 @@ INSTALL_HINT = "pip install 'detreg[export]'  (or: pip install onnx onnxruntime)
 EXIT_MISMATCH = 1
 #: Default ``(atol, rtol)`` of the ONNX Runtime check. An int8 model may round a value to
 #: the neighbouring level where ONNX Runtime's fused kernels requantize differently from
-#: PyTorch's reference ops: boxes then differ by a fraction of a pixel.
-FLOAT_TOL, INT8_TOL = (1e-3, 1e-4), (0.25, 1e-3)
+#: PyTorch's reference ops; one level of a box-distance output times the stride moves a box
+#: side by pixels (trained YOLOv6-N at 224 px: scores within 0.016, boxes within 4.6 px,
+#: 2% of box coordinates more than 1 px apart, confident boxes within 0.6 px).
+FLOAT_TOL, INT8_TOL = (1e-3, 1e-4), (0.05, 0.025)
 
 
 def require_onnx() -> tuple[Any, Any]:

@@ -48,7 +48,7 @@ def test_qdq_onnx_matches_torch_int8(files: dict[str, Path], capsys: pytest.Capt
         ref = model(x).numpy()
     got = session.run(None, {"images": x.numpy()})[0]
     assert got.shape == ref.shape
-    assert np.abs(got[..., 4:] - ref[..., 4:]).max() < 1e-3  # scores
+    assert np.abs(got[..., 4:] - ref[..., 4:]).max() < 1e-3  # scores (this random-head model; see INT8_TOL)
     assert np.abs(got[..., :4] - ref[..., :4]).max() < 0.25  # boxes, pixels
 
 
