@@ -88,13 +88,11 @@ TRAIN_DEFAULTS: dict[str, Any] = {k: d for k, (_, d) in TRAIN_SCHEMA.items() if 
 TRAIN_KEYS = tuple(TRAIN_SCHEMA)
 
 #: Keys of the ``data`` section.
-DATA_KEYS = ("source", "synth", "train", "val", "nc", "names", "loader", "val_batch_size")
+DATA_KEYS = ("source", "synth", "train", "val", "unlabeled", "nc", "names", "loader", "val_batch_size")
 
 #: Keys people expect but nothing reads yet: rejected with what to do instead (a key that
 #: nothing reads must not pass validation).
-NOT_SUPPORTED_KEYS: dict[str, str] = {
-    "data.unlabeled": "not supported (no train step reads unlabeled data yet); remove it",
-}
+NOT_SUPPORTED_KEYS: dict[str, str] = {}
 
 #: Hooks every run has unless the config switches them off with ``hooks.<name>: null``.
 DEFAULT_HOOKS: dict[str, Any] = {
@@ -512,6 +510,8 @@ def validate(cfg: Config, need_data: bool = True) -> list[str]:
                 hcfg = {k: v for k, v in hcfg.items() if k != "priority"}
             problems += HOOKS.check(hcfg, kp, ctx_names)
         problems += _check_train_hooks(train, hooks, HOOKS)
+        if need_data:
+            problems += _check_unlabeled_use(d.get("data"), hooks)
     return [cfg.locate(p) for p in problems]
 
 
@@ -619,7 +619,37 @@ def _check_data(data: Any, registry: Any, ctx_names: set[str]) -> list[str]:
     for split in ("train", "val"):
         if data.get(split) is not None:
             problems += registry.check(data[split], f"data.{split}", ctx_names)
+    unlabeled = data.get("unlabeled")
+    if unlabeled is not None:
+        if isinstance(unlabeled, Mapping) and "type" not in unlabeled:
+            unlabeled = {"type": "UnlabeledDataset", **unlabeled}
+        problems += registry.check(unlabeled, "data.unlabeled", ctx_names)
     return problems
+
+
+def _check_unlabeled_use(data: Any, hooks: Mapping[str, Any]) -> list[str]:
+    """``data.unlabeled`` and the semi-supervised hooks (``reads_unlabeled``) need each other."""
+    from detreg.errors import RegistryError
+    from detreg.registry import HOOKS
+
+    readers = []
+    for name, hcfg in hooks.items():
+        if isinstance(hcfg, Mapping) and isinstance(hcfg.get("type"), str):
+            try:
+                cls = HOOKS.get(hcfg["type"])
+            except RegistryError:
+                continue  # reported by the hook check
+            if getattr(cls, "reads_unlabeled", False):
+                readers.append(name)
+    has_data = isinstance(data, Mapping) and data.get("unlabeled") is not None
+    if has_data and not readers:
+        return [
+            "data.unlabeled: set, but no semi-supervised hook reads it (it would be silently ignored); "
+            "add one, e.g. hooks.semi: {type: DenseTeacherHook}, or remove data.unlabeled"
+        ]
+    if readers and not has_data:
+        return [f"hooks.{n}: a semi-supervised hook needs data.unlabeled (unlabeled images)" for n in readers]
+    return []
 
 
 def check(cfg: Config, need_data: bool = True) -> None:

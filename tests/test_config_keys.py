@@ -32,8 +32,25 @@ def test_every_accepted_train_and_data_key_is_read_somewhere() -> None:
     assert not unread, f"accepted but read nowhere: {unread}"
 
 
-def test_keys_nothing_reads_yet_are_rejected_with_a_hint(tmp_path: Path) -> None:
+def test_unlabeled_data_without_a_semi_hook_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("_base_: yolov6n.yaml\ndata:\n  unlabeled: {type: UnlabeledDataset, img_path: x}\n")
     problems = validate(load_config(path))
-    assert any(p.startswith(f"{path}:3: data.unlabeled: not supported") for p in problems), problems
+    assert any(
+        p.startswith(f"{path}:3: data.unlabeled: set, but no semi-supervised hook reads it") for p in problems
+    ), problems
+
+
+def test_unlabeled_data_and_semi_hooks_need_each_other(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("_base_: yolov6n.yaml\nhooks:\n  semi: {type: DenseTeacherHook}\n")
+    problems = validate(load_config(path))
+    assert any("hooks.semi: a semi-supervised hook needs data.unlabeled" in p for p in problems), problems
+    path.write_text(
+        "_base_: yolov6n.yaml\nhooks:\n  semi: {type: PseudoBoxHook, score_thr: 0.6}\n"
+        "data:\n  unlabeled: {img_path: x, strong_transforms: [{type: ColorJitter}]}\n"
+    )
+    assert not [p for p in validate(load_config(path)) if "unlabeled" in p or "semi" in p]
+    path.write_text("_base_: yolov6n.yaml\ndata:\n  unlabeled: {img_path: x, bogus: 1}\n")
+    problems = validate(load_config(path))
+    assert any("data.unlabeled" in p and "bogus" in p for p in problems), problems

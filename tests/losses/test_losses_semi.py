@@ -1,0 +1,146 @@
+"""Semi-supervised loss pieces on hand-made values: ramps, selection, thresholds, pseudo boxes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from detreg.hooks.pseudo_box import ScoredAssigner, soft_gt_scores
+from detreg.losses.semi import (
+    arsl_loss,
+    arsl_thresholds,
+    dense_teacher_loss,
+    dfl_certainty,
+    pseudo_targets,
+    qfl_v2,
+    ramp_weight,
+    top_ratio_mask,
+)
+
+
+def test_ramps_at_known_iterations() -> None:
+    # Paddle with semi_start st = 100: linear (it - st)/st until 2st; step 0.25 until 2st
+    assert ramp_weight(99, 100, 100, "linear", 2.0) == 0.0
+    assert ramp_weight(100, 100, 100, "linear", 2.0) == 0.0
+    assert ramp_weight(150, 100, 100, "linear", 2.0) == pytest.approx(1.0)
+    assert ramp_weight(200, 100, 100, "linear", 2.0) == 2.0
+    assert ramp_weight(10**6, 100, 100, "linear", 2.0) == 2.0
+    assert ramp_weight(150, 100, 100, "step") == 0.25 and ramp_weight(200, 100, 100, "step") == 1.0
+    # exp: exp((it - (st + 2000)) / 1000) until st + 2000
+    assert ramp_weight(100, 100, 2000, "exp") == pytest.approx(math.exp(-2))
+    assert ramp_weight(1600, 100, 2000, "exp") == pytest.approx(math.exp(-0.5))
+    assert ramp_weight(2100, 100, 2000, "exp") == 1.0
+    assert ramp_weight(5, 0, 0, "exp", 3.0) == 3.0  # no ramp
+    with pytest.raises(ValueError, match="ramp must be one of"):
+        ramp_weight(0, 0, 0, "cosine")
+
+
+def test_top_ratio_selects_the_highest_scoring_anchors_of_the_batch() -> None:
+    scores = torch.tensor([[0.1, 0.9, 0.3, 0.2, 0.0], [0.8, 0.05, 0.7, 0.4, 0.6]])
+    mask = top_ratio_mask(scores, 0.3)  # 3 of 10, across images
+    assert mask.tolist() == [[False, True, False, False, False], [True, False, True, False, False]]
+    assert top_ratio_mask(scores, 0.001).sum() == 1  # at least one
+    assert top_ratio_mask(scores, 1.0).all()
+
+
+def test_qfl_is_zero_when_the_student_matches_and_pushes_negatives_to_zero() -> None:
+    t = torch.tensor([[[0.8, 0.1], [0.3, 0.2]]])
+    pos = torch.tensor([[True, False]])
+    student = torch.logit(torch.tensor([[[0.8, 0.1], [1e-6, 1e-6]]]))
+    assert float(qfl_v2(student, t, pos)) == pytest.approx(0.0, abs=1e-6)
+    loud = torch.logit(torch.tensor([[[0.8, 0.1], [0.9, 0.9]]])).requires_grad_()
+    loss = qfl_v2(loud, t, pos)
+    loss.backward()
+    assert loss > 1.0 and (loud.grad[0, 1] > 0).all()  # the negative anchor is pushed down
+
+
+def test_dense_teacher_loss_selects_top_anchors_and_regresses_their_boxes() -> None:
+    t_probs = torch.zeros(1, 4, 2)
+    t_probs[0, 2, 1] = 0.9  # the only confident anchor
+    t_boxes = torch.tensor([[[0, 0, 4, 4], [0, 0, 4, 4], [10, 10, 20, 20], [0, 0, 4, 4]]], dtype=torch.float32)
+    s_boxes = t_boxes.clone().requires_grad_()
+    s_logits = torch.full((1, 4, 2), -8.0, requires_grad=True)
+    out = dense_teacher_loss(s_logits, s_boxes, t_probs, t_boxes, ratio=0.25)
+    assert int(out["num_fg"]) == 1 and float(out["box"]) == pytest.approx(0.0, abs=1e-6)
+    out["loss"].backward()
+    assert s_logits.grad[0, 2, 1] < 0  # raise the selected anchor's class score towards 0.9
+    moved = t_boxes.clone()
+    moved[0, 2] += 5
+    assert float(dense_teacher_loss(s_logits, moved, t_probs, t_boxes, ratio=0.25)["box"]) > 0.1
+
+
+def test_arsl_threshold_is_mean_plus_std_of_candidates_capped() -> None:
+    joint = torch.tensor([0.05, 0.2, 0.3, 0.4, 0.01])
+    neg, pos = arsl_thresholds(joint, neg_thr=0.1, pos_cap=0.9)
+    cand = torch.tensor([0.2, 0.3, 0.4])
+    assert neg == 0.1 and pos == pytest.approx(float(cand.mean() + cand.std()))
+    assert arsl_thresholds(joint, 0.1, 0.25)[1] == 0.25  # capped
+    assert arsl_thresholds(torch.tensor([0.01, 0.02]), 0.1, 0.5)[1] == 0.5  # no candidate
+
+
+def test_arsl_loss_positive_ambiguous_and_hard_negative_anchors() -> None:
+    t_probs = torch.tensor([[[0.9, 0.0], [0.3, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]])
+    quality = torch.tensor([[1.0, 0.5, 1.0, 1.0, 1.0]])  # joint: 0.9, 0.15, 0, 0, 0
+    boxes = torch.tensor([[[0, 0, 8, 8]] * 5], dtype=torch.float32)
+    # negatives 2, 3, 4: the student is confident on 3 (hardest), a little on 2, not on 4
+    s = torch.logit(torch.tensor([[[0.9, 0.01], [0.3, 0.01], [0.05, 0.01], [0.9, 0.01], [0.01, 0.01]]]))
+    s.requires_grad_()
+    out = arsl_loss(s, boxes, t_probs, boxes, quality, neg_thr=0.1, pos_cap=0.6, hard_neg_ratio=0.0)
+    # candidates 0.9 and 0.15: mean + std = 1.06, capped at 0.6: anchor 0 positive, 1 ambiguous
+    assert int(out["num_pos"]) == 1 and float(out["pos_thr"]) == pytest.approx(0.6)
+    out["loss"].backward()
+    g = s.grad[0, :, 0]
+    # as many hard negatives as positive + ambiguous anchors (2): 3 and 2 pushed down, 4 left out
+    assert g[3] > 0 and g[2] > 0 and g[4] == 0
+    assert g[1] > 0  # ambiguous: soft target 0.3 * joint / max score = 0.15, below the student's 0.3
+    assert abs(float(g[0])) < 1e-3  # the positive already matches the teacher
+
+
+def test_dfl_certainty_is_high_for_sharp_distributions() -> None:
+    sharp = torch.full((1, 1, 4, 8), -20.0)
+    sharp[..., 3] = 20.0
+    flat = torch.zeros(1, 1, 4, 8)
+    assert float(dfl_certainty(sharp.reshape(1, 1, 32), 7)) == pytest.approx(1.0)
+    assert float(dfl_certainty(flat.reshape(1, 1, 32), 7)) == pytest.approx(0.25)
+    assert float(dfl_certainty(torch.zeros(1, 1, 4), 0)) == 1.0
+
+
+def test_pseudo_boxes_keep_scores_above_the_threshold_and_drop_empty_images() -> None:
+    dets = [
+        torch.tensor([[0, 0, 10, 20, 0.9, 2], [5, 5, 6, 6, 0.5, 1]]),
+        torch.tensor([[0, 0, 10, 10, 0.69, 0]]),
+        torch.tensor([[20, 10, 40, 30, 0.7, 1]]),
+    ]
+    targets, scores, keep = pseudo_targets(dets, (40, 80), score_thr=0.7)
+    assert keep.tolist() == [True, False, True]
+    torch.testing.assert_close(scores, torch.tensor([0.9, 0.7]))
+    want = torch.tensor([[0, 2, 5 / 80, 10 / 40, 10 / 80, 20 / 40], [1, 1, 30 / 80, 20 / 40, 20 / 80, 20 / 40]])
+    torch.testing.assert_close(targets, want)
+    empty_targets, _, none = pseudo_targets([torch.zeros(0, 6)], (8, 8))
+    assert empty_targets.shape == (0, 6) and not none.any()
+
+
+def test_scored_assigner_scales_matched_target_scores_by_the_teacher_score() -> None:
+    from detreg.assigners.common import AssignResult
+
+    def base(*args):
+        return AssignResult(
+            labels=torch.tensor([[0, 1, 2]]),
+            bboxes=torch.zeros(1, 3, 4),
+            scores=torch.tensor([[[0.5, 0.0], [0.0, 1.0], [0.0, 0.0]]]),
+            fg_mask=torch.tensor([[True, True, False]]),
+            gt_idx=torch.tensor([[1, 0, 0]]),
+        )
+
+    res = ScoredAssigner(base, torch.tensor([[0.8, 0.6]]))()
+    torch.testing.assert_close(res.scores, torch.tensor([[[0.3, 0.0], [0.0, 0.8], [0.0, 0.0]]]))
+
+    class Loss:
+        assigner, warmup_assigner = base, None
+
+    loss = Loss()
+    with soft_gt_scores(loss, torch.ones(1, 2)):
+        assert isinstance(loss.assigner, ScoredAssigner)
+    assert loss.assigner is base and loss.warmup_assigner is None
