@@ -26,7 +26,9 @@ from detreg.data.loader import _worker_init
 class StreamSampler(Sampler[SampleKey]):
     """Endless keys of one rank's share, starting at sample ``start`` of that share."""
 
-    def __init__(self, n: int, seed: int, rank: int, world: int, start: int, disabled: tuple[str, ...]) -> None:
+    def __init__(
+        self, n: int, seed: int, rank: int, world: int, start: int, disabled: tuple[str, ...]
+    ) -> None:
         self.n, self.seed, self.rank, self.world = n, seed, rank, world
         self.start = start
         self.disabled = disabled
@@ -62,7 +64,13 @@ class UnlabeledStream:
     """
 
     def __init__(
-        self, dataset: Any, batch_size: int, workers: int = 0, seed: int = 0, rank: int = 0, world_size: int = 1
+        self,
+        dataset: Any,
+        batch_size: int,
+        workers: int = 0,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         if len(dataset) == 0:
             raise ValueError("the unlabeled dataset is empty")

@@ -43,7 +43,9 @@ class ARSLHook(SemiSupervisedHook):
         self.neg_thr, self.pos_cap, self.hard_neg_ratio = neg_thr, pos_cap, hard_neg_ratio
         self.cls_weight, self.box_weight = cls_weight, box_weight
 
-    def unsup_loss(self, runner: RunnerContract, weak: Tensor, strong: Tensor) -> tuple[Tensor, dict[str, Any]]:
+    def unsup_loss(
+        self, runner: RunnerContract, weak: Tensor, strong: Tensor
+    ) -> tuple[Tensor, dict[str, Any]]:
         """ARSL's loss of the student on ``strong`` against the teacher on ``weak``."""
         teacher = self.teacher_outputs(weak)
         head = self.teacher.module.head

@@ -25,7 +25,9 @@ class DenseTeacherHook(SemiSupervisedHook):
         cls_weight, box_weight: weights of the two terms (PaddleDetection: 4 and 1 for FCOS).
     """
 
-    def __init__(self, ratio: float = 0.01, cls_weight: float = 1.0, box_weight: float = 1.0, **kwargs: Any) -> None:
+    def __init__(
+        self, ratio: float = 0.01, cls_weight: float = 1.0, box_weight: float = 1.0, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         if not 0.0 < ratio <= 1.0:
             raise ValueError(f"ratio must be in (0, 1], got {ratio}")
@@ -33,13 +35,21 @@ class DenseTeacherHook(SemiSupervisedHook):
         self.cls_weight = cls_weight
         self.box_weight = box_weight
 
-    def unsup_loss(self, runner: RunnerContract, weak: Tensor, strong: Tensor) -> tuple[Tensor, dict[str, Any]]:
+    def unsup_loss(
+        self, runner: RunnerContract, weak: Tensor, strong: Tensor
+    ) -> tuple[Tensor, dict[str, Any]]:
         """DenseTeacher's loss of the student on ``strong`` against the teacher on ``weak``."""
         teacher = self.teacher_outputs(weak)
         t_dec = self.teacher.module.head.decode(teacher)
         _, student = self.student_forward(runner, strong)
         s_boxes = runner.unwrapped_model.head.decode(student)[..., :4]
         out = dense_teacher_loss(
-            student["cls"], s_boxes, t_dec[..., 4:], t_dec[..., :4], self.ratio, self.cls_weight, self.box_weight
+            student["cls"],
+            s_boxes,
+            t_dec[..., 4:],
+            t_dec[..., :4],
+            self.ratio,
+            self.cls_weight,
+            self.box_weight,
         )
         return out["loss"], {"cls": out["cls"], "box": out["box"]}

@@ -69,13 +69,17 @@ class PseudoBoxHook(SemiSupervisedHook):
         soft_target: scale the target scores by the teacher's score (else hard targets).
     """
 
-    def __init__(self, score_thr: float = 0.7, iou_thr: float = 0.65, soft_target: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self, score_thr: float = 0.7, iou_thr: float = 0.65, soft_target: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         if not 0.0 < score_thr <= 1.0:
             raise ValueError(f"score_thr must be in (0, 1], got {score_thr}")
         self.score_thr, self.iou_thr, self.soft_target = score_thr, iou_thr, soft_target
 
-    def unsup_loss(self, runner: RunnerContract, weak: Tensor, strong: Tensor) -> tuple[Tensor, dict[str, Any]]:
+    def unsup_loss(
+        self, runner: RunnerContract, weak: Tensor, strong: Tensor
+    ) -> tuple[Tensor, dict[str, Any]]:
         """The model's loss on the strong views of the images with pseudo boxes."""
         with torch.no_grad():
             dets = postprocess(self.teacher.module(weak).float(), self.score_thr, self.iou_thr)
@@ -84,7 +88,9 @@ class PseudoBoxHook(SemiSupervisedHook):
         loss_fn = runner.unwrapped_model.loss
         if self.soft_target and targets.shape[0]:
             gt_scores = pad_targets(
-                torch.cat((targets[:, :1], scores[:, None], targets[:, 2:]), 1), images.shape[0], images.shape[-2:]
+                torch.cat((targets[:, :1], scores[:, None], targets[:, 2:]), 1),
+                images.shape[0],
+                images.shape[-2:],
             )[0].squeeze(-1)
             with soft_gt_scores(loss_fn, gt_scores):
                 losses, _ = self.student_forward(runner, images, targets)

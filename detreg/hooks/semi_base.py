@@ -49,7 +49,14 @@ def load_weights_into(model: nn.Module, path: str, what: str, logger: Any) -> No
     if mismatch is None:
         logger.info("%s %s: loaded all %d tensors", what, path, len(own))
     else:
-        logger.warning("%s %s: loaded %d of %d tensors; the rest keep theirs: %s", what, path, len(loaded), len(own), mismatch)
+        logger.warning(
+            "%s %s: loaded %d of %d tensors; the rest keep theirs: %s",
+            what,
+            path,
+            len(loaded),
+            len(own),
+            mismatch,
+        )
 
 
 class SemiSupervisedHook(Hook):
@@ -203,7 +210,9 @@ class SemiSupervisedHook(Hook):
         """The teacher's raw head outputs on ``images`` (eval mode, no gradient)."""
         return raw_outputs(self.teacher.module, images)
 
-    def unsup_loss(self, runner: RunnerContract, weak: Tensor, strong: Tensor) -> tuple[Tensor, dict[str, Any]]:
+    def unsup_loss(
+        self, runner: RunnerContract, weak: Tensor, strong: Tensor
+    ) -> tuple[Tensor, dict[str, Any]]:
         """The unsupervised loss (with the student's graph) and parts to log."""
         raise NotImplementedError
 
@@ -243,4 +252,3 @@ class SemiSupervisedHook(Hook):
         """Evaluate the restored teacher when it was in use."""
         if self.teacher_ready:
             runner.eval_model = self.teacher.module
-

@@ -119,7 +119,7 @@ def arsl_thresholds(joint: Tensor, neg_thr: float = 0.1, pos_cap: float = 0.5) -
     confidences above ``neg_thr`` (the candidates), capped at ``pos_cap``, never below
     ``neg_thr``. No candidate: positive = ``pos_cap``.
     """
-    cand = joint[joint > neg_thr].float()
+    cand = joint.detach()[joint.detach() > neg_thr].float()
     if cand.numel() == 0:
         return float(neg_thr), float(pos_cap)
     std = float(cand.std()) if cand.numel() > 1 else 0.0
@@ -201,7 +201,11 @@ def pseudo_targets(
             continue
         x1, y1, x2, y2 = det[:, 0], det[:, 1], det[:, 2], det[:, 3]
         idx = torch.full_like(x1, float(len(rows)))
-        rows.append(torch.stack((idx, det[:, 5], (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h), 1))
+        rows.append(
+            torch.stack(
+                (idx, det[:, 5], (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h), 1
+            )
+        )
         scores.append(det[:, 4])
     dev = detections[0].device if detections else torch.device("cpu")
     targets = torch.cat(rows) if rows else torch.zeros(0, 6, device=dev)

@@ -27,7 +27,9 @@ def _dataset(tiny_data: Path, strong: bool = True):
     return DATASETS.build(cfg, "data.unlabeled", context={"img_size": 64, "seed": 0})
 
 
-def test_batches_hold_a_weak_and_a_differently_augmented_strong_view_of_the_same_images(tiny_data: Path) -> None:
+def test_batches_hold_a_weak_and_a_differently_augmented_strong_view_of_the_same_images(
+    tiny_data: Path,
+) -> None:
     ds = _dataset(tiny_data)
     batch = UnlabeledStream(ds, batch_size=4, seed=3).next()
     assert batch["img"].shape == batch["img_strong"].shape == (4, 3, 64, 64)

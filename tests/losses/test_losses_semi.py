@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -59,7 +60,9 @@ def test_qfl_is_zero_when_the_student_matches_and_pushes_negatives_to_zero() -> 
 def test_dense_teacher_loss_selects_top_anchors_and_regresses_their_boxes() -> None:
     t_probs = torch.zeros(1, 4, 2)
     t_probs[0, 2, 1] = 0.9  # the only confident anchor
-    t_boxes = torch.tensor([[[0, 0, 4, 4], [0, 0, 4, 4], [10, 10, 20, 20], [0, 0, 4, 4]]], dtype=torch.float32)
+    t_boxes = torch.tensor(
+        [[[0, 0, 4, 4], [0, 0, 4, 4], [10, 10, 20, 20], [0, 0, 4, 4]]], dtype=torch.float32
+    )
     s_boxes = t_boxes.clone().requires_grad_()
     s_logits = torch.full((1, 4, 2), -8.0, requires_grad=True)
     out = dense_teacher_loss(s_logits, s_boxes, t_probs, t_boxes, ratio=0.25)
@@ -116,7 +119,9 @@ def test_pseudo_boxes_keep_scores_above_the_threshold_and_drop_empty_images() ->
     targets, scores, keep = pseudo_targets(dets, (40, 80), score_thr=0.7)
     assert keep.tolist() == [True, False, True]
     torch.testing.assert_close(scores, torch.tensor([0.9, 0.7]))
-    want = torch.tensor([[0, 2, 5 / 80, 10 / 40, 10 / 80, 20 / 40], [1, 1, 30 / 80, 20 / 40, 20 / 80, 20 / 40]])
+    want = torch.tensor(
+        [[0, 2, 5 / 80, 10 / 40, 10 / 80, 20 / 40], [1, 1, 30 / 80, 20 / 40, 20 / 80, 20 / 40]]
+    )
     torch.testing.assert_close(targets, want)
     empty_targets, _, none = pseudo_targets([torch.zeros(0, 6)], (8, 8))
     assert empty_targets.shape == (0, 6) and not none.any()
@@ -137,10 +142,7 @@ def test_scored_assigner_scales_matched_target_scores_by_the_teacher_score() -> 
     res = ScoredAssigner(base, torch.tensor([[0.8, 0.6]]))()
     torch.testing.assert_close(res.scores, torch.tensor([[[0.3, 0.0], [0.0, 0.8], [0.0, 0.0]]]))
 
-    class Loss:
-        assigner, warmup_assigner = base, None
-
-    loss = Loss()
+    loss = SimpleNamespace(assigner=base, warmup_assigner=None)
     with soft_gt_scores(loss, torch.ones(1, 2)):
         assert isinstance(loss.assigner, ScoredAssigner)
     assert loss.assigner is base and loss.warmup_assigner is None
