@@ -5,6 +5,8 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+import pytest
+
 import detreg
 from detreg.config import DATA_KEYS, TRAIN_HOOKS, TRAIN_KEYS, load_config, run_context, validate
 from detreg.registry import HOOKS
@@ -54,3 +56,16 @@ def test_unlabeled_data_and_semi_hooks_need_each_other(tmp_path: Path) -> None:
     path.write_text("_base_: yolov6n.yaml\ndata:\n  unlabeled: {img_path: x, bogus: 1}\n")
     problems = validate(load_config(path))
     assert any("data.unlabeled" in p and "bogus" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("name", ["dense_teacher", "arsl", "pseudo_box"])
+def test_semi_configs_validate_once_the_images_are_given(name: str, tiny_data: Path) -> None:
+    from detreg.builtin_configs import find_config
+    from detreg.config import apply_override
+
+    cfg = load_config(find_config(f"configs/semi/{name}.yaml"))
+    for split in ("train", "val"):
+        apply_override(cfg.data, f"data.{split}.img_path={tiny_data.parent / 'images' / split}")
+    apply_override(cfg.data, f"data.unlabeled.img_path={tiny_data.parent / 'images' / 'train'}")
+    assert validate(cfg) == []
+    assert cfg.data["hooks"].get("ema") is None and cfg.data["hooks"]["semi"]["type"].endswith("Hook")
