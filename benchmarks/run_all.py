@@ -30,7 +30,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "train": (
         "train_speed.py",
         ["--models", "yolov6n,yolov6s", "--sizes", "320,640", "--steps", "8", "--warmup", "3"],
-        ["--steps", "6", "--warmup", "2", "--model-steps", "2", "--modes", "fp32,bf16"],
+        ["--steps", "6", "--warmup", "2", "--bare-steps", "2", "--modes", "fp32,fp32-repopt"],
     ),
     "overhead": ("runner_overhead.py", [], ["--epochs", "2", "--steps", "4", "--repeats", "1"]),
     "inference": ("inference.py", [], ["--sizes", "320", "--min-time", "0.5"]),

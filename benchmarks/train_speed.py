@@ -1,32 +1,39 @@
-"""End-to-end training throughput of YOLOv6-N on the CPU, next to Ultralytics' figures.
+"""Training throughput of YOLOv6-N on the CPU: multi-branch vs RepOpt, fp32 vs bf16, runner vs bare step.
 
     python benchmarks/train_speed.py [--steps 20] [--warmup 4] [--threads 2] [--workers 0]
-        [--modes fp32,bf16,fp32-convrelu,bf16-convrelu] [--repeats 1] [--json out.json]
+        [--modes fp32,bf16,fp32-repopt,bf16-repopt] [--repeats 1] [--bare-steps 8]
+        [--profile] [--profile-rows 15] [--json out.json]
         [--models yolov6n,yolov6s] [--sizes 320,640] [--device cpu|cuda]
 
-Trains ``configs/yolov6n.yaml`` from scratch through the real runner
-(``detreg.launch.prepare_config`` + ``detreg.engine.runner.Runner``) on the built-in
-synthetic data (320-px images, generated into a temp dir) at 320 px, batch 16, with the
-YOLOv6 hook set (warmup, lr, EMA, stop-aug, checkpoint, writers without progress bar or TensorBoard;
-evaluation off). Mosaic stays on (stop-aug window 0: the regime of 285 of YOLOv6's 300
-epochs). A small timing hook (``TimingHook`` below, passed by dotted path)
-timestamps ``after_step``; images/s is measured over the steps after ``--warmup``,
-so data loading, loss, assignment, optimizer, EMA and hooks are all inside the number.
+Every figure is measured in this one process, and the table gives each as a ratio to the
+first mode's end-to-end figure (absolute numbers on shared machines vary 2x between days).
+
+Per mode, two numbers:
+
+- **end-to-end**: ``configs/<model>.yaml`` trained from scratch through the real runner
+  (``detreg.launch.prepare_config`` + ``Runner``) on the built-in synthetic data at 320 px,
+  batch 16, with the YOLOv6 hook set (warmup, lr, EMA, stop-aug, checkpoint, writers without
+  progress bar or TensorBoard; evaluation off), Mosaic on (the regime of 285 of YOLOv6's 300
+  epochs). ``TimingHook`` timestamps ``after_step``; images/s over the steps after
+  ``--warmup``, so data loading, loss, assignment, optimizer, EMA and hooks are all inside.
+- **bare step**: the limit of the same model, loss and optimizer with the data already in
+  memory: the runner's batches collected first, then forward (loss and assigner included),
+  backward, and an optimizer step every ``accumulate`` batches (the recipe's 64/16 = 4, as
+  in the end-to-end run), nothing else. ``e2e/bare`` is how close the runner comes to it;
+  the rest is the data pipeline (``loader`` line: the same loader alone) and the hooks.
 
 Modes (``train.amp`` picks the autocast dtype through :class:`detreg.engine.step.TrainStep`):
 
-- ``fp32``: the YOLOv6-N training structure (multi-branch RepVGG blocks), exact fp32.
-- ``bf16``: the same model, ``train.amp: true`` = bf16 autocast on CPUs that support it.
-- ``fp32-convrelu`` / ``bf16-convrelu``: ``block: conv_relu``, the single-branch
-  (deployed-RepVGG) structure that Ultralytics' ``yolov6n.yaml`` trains. A different
-  training structure (not YOLOv6's RepVGG recipe), labelled as such.
+- ``fp32`` / ``bf16``: YOLOv6-N's training structure (multi-branch RepVGG blocks), exact fp32
+  or bf16 autocast (on CPUs with native bf16).
+- ``fp32-repopt`` / ``bf16-repopt``: ``block: repopt`` (plain conv3x3+BN+ReLU) trained by
+  ``RepOptSGD`` with scales of a freshly built hyper-search model (the scale values do not
+  change the cost), as ``configs/repopt/yolov6n_repopt.yaml``.
+- ``fp32-convrelu`` / ``bf16-convrelu``: ``block: conv_relu``, the single-branch structure
+  Ultralytics' ``yolov6n.yaml`` trains, with plain SGD (not YOLOv6's recipe; a reference).
 
-Peak memory is reported next to every figure: the process's peak RSS during that run
-(the kernel's high-water mark, reset before each run), and CUDA max allocated on a GPU.
-The peers' figures apply to YOLOv6-N at 320 px, batch 16.
-
-A "model-only" line times forward+backward of the same model on a random batch (no data,
-no loss, no optimizer) in this process, the in-process baseline the ratios refer to.
+``--profile`` runs ``torch.profiler`` over one bare step (after warm-up) of each mode and
+prints the top ops by self CPU time.
 """
 
 from __future__ import annotations
@@ -48,25 +55,19 @@ from detreg.engine.hook import Hook
 
 REPO = Path(__file__).resolve().parents[1]
 BATCH = 16
-# Ultralytics 8.4 on this kind of machine (CPU, from scratch, 320 px, batch 16): images/s.
-PEERS = {
-    2: {"ultralytics yolov8n": 33.0, "ultralytics yolov6n": 31.0},
-    1: {"ultralytics yolov8n": 20.0, "ultralytics yolov6n": 16.5},
-}
 MODES: dict[str, dict[str, Any]] = {
-    "fp32": {"amp": False, "block": "repvgg", "label": "YOLOv6-N RepVGG train-structure, fp32"},
-    "bf16": {"amp": True, "block": "repvgg", "label": "YOLOv6-N RepVGG train-structure, bf16 autocast"},
+    "fp32": {"amp": False, "block": "repvgg", "label": "RepVGG multi-branch, fp32"},
+    "bf16": {"amp": True, "block": "repvgg", "label": "RepVGG multi-branch, bf16 autocast"},
+    "fp32-repopt": {"amp": False, "block": "repopt", "label": "RepOpt plain blocks + RepOptSGD, fp32"},
+    "bf16-repopt": {"amp": True, "block": "repopt", "label": "RepOpt plain blocks + RepOptSGD, bf16"},
     "fp32-convrelu": {
         "amp": False,
         "block": "conv_relu",
-        "label": "YOLOv6-N conv_relu (deploy shape, as Ultralytics trains), fp32",
+        "label": "conv_relu + SGD (Ultralytics' v6n), fp32",
     },
-    "bf16-convrelu": {
-        "amp": True,
-        "block": "conv_relu",
-        "label": "YOLOv6-N conv_relu (deploy shape, as Ultralytics trains), bf16",
-    },
+    "bf16-convrelu": {"amp": True, "block": "conv_relu", "label": "conv_relu + SGD (Ultralytics' v6n), bf16"},
 }
+DEFAULT_MODES = "fp32,bf16,fp32-repopt,bf16-repopt"
 
 
 class TimingHook(Hook):
@@ -91,6 +92,21 @@ def make_data(root: Path, n_train: int, size: int) -> Path:
     from detreg.data.synth import make_synth_dataset
 
     return make_synth_dataset(root, n_train=n_train, n_val=8, size=size, seed=0)
+
+
+def make_scales(model: str, path: Path) -> Path:
+    """A RepOpt scales file for ``model``'s architecture (a fresh hyper-search model's)."""
+    from detreg.launch import prepare_config
+    from detreg.optim.repopt_scales import extract_scales, save_scales
+    from detreg.registry import MODELS
+
+    cfg = prepare_config(
+        REPO / "configs" / f"{model}.yaml",
+        ["model.backbone.block=hyper_search", "model.neck.block=hyper_search"],
+        validate=False,
+    )
+    hs = MODELS.build(cfg.data["model"], "model", {"num_classes": 6})
+    return save_scales(extract_scales(hs.state_dict()), path)
 
 
 def reset_peak_memory(device: str) -> None:
@@ -119,30 +135,16 @@ def peak_memory(device: str) -> dict[str, float]:
     return out
 
 
-def run_training(
-    data_yaml: Path,
-    work: Path,
-    mode: str,
-    steps: int,
-    warmup: int,
-    workers: int,
-    model: str,
-    size: int,
-    device: str,
-) -> dict:
-    """Train one epoch of ``warmup + steps`` batches; images/s over the last ``steps``."""
-    from detreg.engine.runner import Runner
-    from detreg.launch import prepare_config
-
+def overrides_for(mode: str, args: argparse.Namespace, size: int, scales: Path | None) -> list[str]:
+    """The ``key=value`` overrides of one mode's run."""
     spec = MODES[mode]
-    hook_type = f"{__name__}.TimingHook"  # '__main__.TimingHook' when run as a script
-    overrides = [
+    out = [
         f"train.img_size={size}",
         f"train.batch_size={BATCH}",
         "train.epochs=1",
-        f"train.workers={workers}",
+        f"train.workers={args.workers}",
         f"train.amp={str(spec['amp']).lower()}",
-        f"train.device={device}",
+        f"train.device={args.device}",
         f"model.backbone.block={spec['block']}",
         f"model.neck.block={spec['block']}",
         "train.stop_aug_epochs=0",  # mosaic on, as in all but the last 15 of 300 epochs
@@ -150,104 +152,160 @@ def run_training(
         "hooks.best=null",
         "hooks.progress.bar=false",
         "hooks.tensorboard=null",
-        f"hooks.timing={{type: {hook_type}}}",
     ]
-    cfg = prepare_config(REPO / "configs" / f"{model}.yaml", overrides, data=data_yaml)
+    if spec["block"] == "repopt":
+        out += ["optimizer.type=RepOptSGD", f"optimizer.scales={scales}"]
+    return out + list(spec.get("extra", ()))
+
+
+def run_training(
+    cfg_path: Path, overrides: list[str], data_yaml: Path, work: Path, args: argparse.Namespace
+) -> dict:
+    """Train one epoch of ``warmup + steps`` batches; images/s over the last ``steps``."""
+    from detreg.engine.runner import Runner
+    from detreg.launch import prepare_config
+
+    hook_type = f"{__name__}.TimingHook"  # '__main__.TimingHook' when run as a script
+    cfg = prepare_config(cfg_path, [*overrides, f"hooks.timing={{type: {hook_type}}}"], data=data_yaml)
     runner = Runner(cfg, work_dir=work)
-    reset_peak_memory(device)
+    reset_peak_memory(args.device)
     runner.train()
-    memory = peak_memory(device)
-    stamps = TimingHook.stamps
+    memory = peak_memory(args.device)
+    stamps, warmup = TimingHook.stamps, args.warmup
     if len(stamps) < warmup + 2:
         raise RuntimeError(f"only {len(stamps)} steps ran")
-    per_step = [b - a for a, b in zip(stamps[warmup - 1 : -1], stamps[warmup:])]
     return {
-        "img_s": BATCH * len(per_step) / (stamps[-1] - stamps[warmup - 1]),
-        "step_s_median": statistics.median(per_step),
+        "img_s": BATCH * (len(stamps) - warmup) / (stamps[-1] - stamps[warmup - 1]),
         "autocast": str(TimingHook.info.get("autocast")),
         "loss": runner.outputs.get("loss"),
         **memory,
     }
 
 
-def model_only(
-    block: str, amp: bool, steps: int, warmup: int, model_name: str, size: int, device: str
-) -> float:
-    """Images/s of forward+backward of the model on a random batch (no data, loss, optimizer)."""
+def build_runner(cfg_path: Path, overrides: list[str], data_yaml: Path, work: Path) -> Any:
+    """A runner with data, model (``configure_model`` done), optimizer and train step built."""
+    from detreg.engine.runner import Runner
     from detreg.launch import prepare_config
-    from detreg.registry import MODELS
 
-    cfg = prepare_config(
-        REPO / "configs" / f"{model_name}.yaml",
-        [f"model.backbone.block={block}", f"model.neck.block={block}"],
-        validate=False,
-    )
-    model = MODELS.build(cfg.data["model"], "model", {"num_classes": 6, "img_size": size}).train().to(device)
-    x = torch.rand(BATCH, 3, size, size, device=device)
-    dev_type = torch.device(device).type
-    dtype = torch.bfloat16 if dev_type == "cpu" else torch.float16
-    times = []
-    for i in range(warmup + steps):
-        t0 = time.perf_counter()
-        with torch.autocast(dev_type, dtype=dtype, enabled=amp):
-            out = model.head(model.neck(model.backbone(x)))
-        (out["cls"].float().sum() + out["reg"].float().sum()).backward()
-        model.zero_grad(set_to_none=True)
-        if dev_type == "cuda":
-            torch.cuda.synchronize()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return BATCH / statistics.median(times)
+    runner = Runner(prepare_config(cfg_path, overrides, data=data_yaml), work_dir=work)
+    runner.build()
+    return runner
 
 
-def measure(args: argparse.Namespace, data_yaml: Path, work: Path, mode: str, model: str, size: int) -> dict:
-    """Median end-to-end and model-only images/s of ``model`` at ``size`` in ``mode``."""
-    spec = MODES[mode]
-    runs, base = [], []
+def bare_step_fn(runner: Any, accumulate: int) -> Any:
+    """``step(i, batch)``: forward with loss, backward, optimizer step every ``accumulate``."""
+    model, opt, device = runner.model, runner.optimizer, runner.device
+    autocast = dict(runner.train_step._autocast)
+    model.train()
+
+    def step(i: int, batch: dict) -> None:
+        images = batch["img"].to(device).float().div_(255.0)
+        with torch.autocast(**autocast):
+            loss = model(images, batch["targets"].to(device))["loss"]
+        loss.backward()
+        if (i + 1) % accumulate == 0:
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+    return step
+
+
+def bare_step(runner: Any, args: argparse.Namespace) -> float:
+    """Images/s of the bare step over ``--bare-steps`` in-memory batches (after 2 untimed)."""
+    from detreg.optim.scaling import nominal_accumulate
+
+    it = iter(runner.train_loader)
+    batches = [next(it) for _ in range(min(4, len(runner.train_loader)))]
+    step = bare_step_fn(runner, nominal_accumulate(BATCH))
+    for i in range(2):
+        step(i, batches[i % len(batches)])
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
+    sync()
+    t0 = time.perf_counter()
+    for i in range(args.bare_steps):
+        step(i, batches[i % len(batches)])
+    sync()
+    return BATCH * args.bare_steps / (time.perf_counter() - t0)
+
+
+def loader_only(runner: Any, n: int) -> float:
+    """Images/s of the train loader alone (Mosaic pipeline and collate), ``n`` batches."""
+    it = iter(runner.train_loader)
+    next(it)
+    t0 = time.perf_counter()
+    count = 0
+    for _ in range(n):
+        try:
+            count += next(it)["img"].shape[0]
+        except StopIteration:
+            break
+    return count / (time.perf_counter() - t0)
+
+
+def profile_step(runner: Any, rows: int) -> str:
+    """The top ``rows`` ops by self CPU time over one bare optimizer step (4 accumulated batches)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from detreg.optim.scaling import nominal_accumulate
+
+    acc = nominal_accumulate(BATCH)
+    it = iter(runner.train_loader)
+    batches = [next(it) for _ in range(min(acc, len(runner.train_loader)))]
+    step = bare_step_fn(runner, acc)
+    for i in range(acc):  # warm-up
+        step(i, batches[i % len(batches)])
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for i in range(acc):
+            step(i, batches[i % len(batches)])
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=40)
+
+
+def measure(
+    args: argparse.Namespace, data_yaml: Path, work: Path, mode: str, model: str, size: int, scales: Path
+) -> dict:
+    """Median end-to-end and bare-step images/s of ``model`` at ``size`` in ``mode``."""
+    cfg_path = REPO / "configs" / f"{model}.yaml"
+    overrides = overrides_for(mode, args, size, scales)
+    runs, bare = [], []
+    profile_table = None
     for r in range(args.repeats):
-        runs.append(
-            run_training(
-                data_yaml,
-                work / str(r),
-                mode,
-                args.steps,
-                args.warmup,
-                args.workers,
-                model,
-                size,
-                args.device,
-            )
-        )
-        base.append(model_only(spec["block"], spec["amp"], args.model_steps, 3, model, size, args.device))
+        runs.append(run_training(cfg_path, overrides, data_yaml, work / f"run{r}", args))
+        runner = build_runner(cfg_path, overrides, data_yaml, work / f"bare{r}")
+        bare.append(bare_step(runner, args))
+        if args.profile and r == 0:
+            profile_table = profile_step(runner, args.profile_rows)
         print(
             f"  {model}@{size} {mode} run {r + 1}: {runs[-1]['img_s']:.1f} img/s end-to-end, "
-            f"model-only {base[-1]:.1f} img/s ({runs[-1]['autocast']})",
+            f"bare step {bare[-1]:.1f} img/s ({runs[-1]['autocast']})",
             file=sys.stderr,
         )
     e2e = statistics.median(x["img_s"] for x in runs)
-    mo = statistics.median(base)
+    b = statistics.median(bare)
     return {
-        "label": spec["label"],
+        "label": MODES[mode]["label"],
         "img_s": e2e,
-        "model_only_img_s": mo,
-        "ratio_to_model_only": e2e / mo,
+        "bare_img_s": b,
+        "e2e_over_bare": e2e / b,
         "rss_mb": max(x["rss_mb"] for x in runs),
         **({"cuda_mb": max(x["cuda_mb"] for x in runs)} if "cuda_mb" in runs[0] else {}),
         "runs": runs,
-        "model_only_runs": base,
+        "bare_runs": bare,
+        "profile": profile_table,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=20, help="timed steps per run")
+    ap.add_argument("--steps", type=int, default=20, help="timed steps per end-to-end run")
     ap.add_argument("--warmup", type=int, default=4, help="untimed steps first")
-    ap.add_argument("--threads", type=int, default=2, choices=(1, 2))
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=0, help="data loader workers (0 is fastest on 2 cores)")
-    ap.add_argument("--modes", default="fp32,bf16,fp32-convrelu,bf16-convrelu")
+    ap.add_argument("--modes", default=DEFAULT_MODES, help=f"comma list of {', '.join(MODES)}")
     ap.add_argument("--repeats", type=int, default=1, help="runs per mode (median reported)")
-    ap.add_argument("--model-steps", type=int, default=6, help="timed steps of the model-only line")
+    ap.add_argument("--bare-steps", type=int, default=8, help="timed batches of the bare step")
+    ap.add_argument("--profile", action="store_true", help="torch.profiler top ops of one bare step per mode")
+    ap.add_argument("--profile-rows", type=int, default=15)
     ap.add_argument("--models", default="yolov6n", help="configs to train, e.g. yolov6n,yolov6s")
     ap.add_argument("--sizes", default="320", help="image sizes, e.g. 320,640")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (AMP = fp16 autocast there)")
@@ -268,41 +326,57 @@ def main(argv: list[str] | None = None) -> int:
         "device": args.device,
         "torch": torch.__version__,
         "cpus": os.cpu_count(),
+        "load_before": os.getloadavg(),
         "runs": {},
+        "loader_img_s": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
             data_yaml = make_data(Path(tmp) / f"data{size}", BATCH * (args.warmup + args.steps), size)
             for model in models:
+                scales = make_scales(model, Path(tmp) / f"{model}_scales.pt")
                 for mode in modes:
                     key = f"{model}@{size}/{mode}"
                     results["runs"][key] = measure(
-                        args, data_yaml, Path(tmp) / key.replace("/", "_"), mode, model, size
+                        args, data_yaml, Path(tmp) / key.replace("/", "_"), mode, model, size, scales
                     )
-    peers = PEERS[args.threads]
-    v6n = peers["ultralytics yolov6n"]
-    print(
-        f"\nTraining throughput, {args.device}, {args.threads} thread(s), batch {BATCH}, "
-        f"{args.workers} workers, median of {args.repeats}"
-    )
-    print(f"{'what':<76} {'img/s':>7} {'model-only':>10} {'e2e/model':>9} {'peak RSS':>9} {'vs v6n':>7}")
-    for key, r in results["runs"].items():
-        vs = f"{r['img_s'] / v6n:7.2f}" if key.startswith("yolov6n@320/") else f"{'':>7}"
-        mem = f"{r['rss_mb']:7.0f}MB" + (f" cuda {r['cuda_mb']:.0f}MB" if "cuda_mb" in r else "")
-        label = f"{key.split('/')[0]} {r['label'].removeprefix('YOLOv6-N ')}"
-        print(
-            f"{label:<76} {r['img_s']:7.1f} {r['model_only_img_s']:10.1f} "
-            f"{r['ratio_to_model_only']:9.2f} {mem:>9} {vs}"
-        )
-    for name, v in peers.items():
-        print(
-            f"{name + ' @320 (peer, measured separately)':<76} {v:7.1f} "
-            f"{'':>10} {'':>9} {'':>9} {v / v6n:7.2f}"
-        )
-    results["peers"] = peers
+                runner = build_runner(
+                    REPO / "configs" / f"{model}.yaml",
+                    overrides_for(modes[0], args, size, scales),
+                    data_yaml,
+                    Path(tmp) / "loader",
+                )
+                results["loader_img_s"][f"{model}@{size}"] = loader_only(runner, 8)
+    results["load_after"] = os.getloadavg()
+    print_table(results, args)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
+
+
+def print_table(results: dict[str, Any], args: argparse.Namespace) -> None:
+    """The table: end-to-end and bare-step images/s, each as a ratio to the first row's end-to-end."""
+    load = results["load_before"]
+    print(
+        f"\nTraining throughput, {args.device}, {args.threads} thread(s), batch {BATCH}, {args.workers} "
+        f"workers, median of {args.repeats}; load average before {load[0]:.1f}, "
+        f"after {results['load_after'][0]:.1f} on {results['cpus']} CPUs"
+    )
+    head = f"{'e2e img/s':>9} {'ratio':>6} {'bare img/s':>10} {'ratio':>6} {'e2e/bare':>8} {'RSS':>7}"
+    print(f"{'what':<58} {head}")
+    base = None
+    for key, r in results["runs"].items():
+        base = base or r["img_s"]
+        label = f"{key.split('/')[0]} {r['label']}"
+        print(
+            f"{label:<58} {r['img_s']:9.1f} {r['img_s'] / base:6.2f} {r['bare_img_s']:10.1f} "
+            f"{r['bare_img_s'] / base:6.2f} {r['e2e_over_bare']:8.2f} {r['rss_mb']:6.0f}M"
+        )
+    for key, v in results["loader_img_s"].items():
+        print(f"{key + ' loader alone (Mosaic pipeline + collate, 0 workers)':<58} {v:9.1f}")
+    for key, r in results["runs"].items():
+        if r.get("profile"):
+            print(f"\nTop ops of one bare optimizer step (4 batches), {key}:\n{r['profile']}")
 
 
 if __name__ == "__main__":
