@@ -2,7 +2,7 @@
 
     python benchmarks/train_speed.py [--steps 20] [--warmup 4] [--threads 2] [--workers 0]
         [--modes fp32,bf16,fp32-repopt,bf16-repopt] [--repeats 1] [--bare-steps 8]
-        [--profile] [--profile-rows 15] [--json out.json]
+        [--profile fp32,fp32-repopt] [--profile-rows 15] [--json out.json]
         [--models yolov6n,yolov6s] [--sizes 320,640] [--device cpu|cuda]
 
 Every figure is measured in this one process, and the table gives each as a ratio to the
@@ -29,11 +29,16 @@ Modes (``train.amp`` picks the autocast dtype through :class:`detreg.engine.step
 - ``fp32-repopt`` / ``bf16-repopt``: ``block: repopt`` (plain conv3x3+BN+ReLU) trained by
   ``RepOptSGD`` with scales of a freshly built hyper-search model (the scale values do not
   change the cost), as ``configs/repopt/yolov6n_repopt.yaml``.
+- ``<mode>-cl`` (``fp32-cl``, ``bf16-repopt-cl``, ...): the same with the model's weights in
+  ``channels_last`` (``ChannelsLastHook`` below, at ``configure_model``).
+- ``<mode>-compile``: the same with ``train.compile: true`` (inductor). Compile time lands in
+  the first step (the ``1st step`` column); the break-even step count is printed below the
+  table, with images/s over the whole run, compile included.
 - ``fp32-convrelu`` / ``bf16-convrelu``: ``block: conv_relu``, the single-branch structure
   Ultralytics' ``yolov6n.yaml`` trains, with plain SGD (not YOLOv6's recipe; a reference).
 
-``--profile`` runs ``torch.profiler`` over one bare step (after warm-up) of each mode and
-prints the top ops by self CPU time.
+``--profile fp32,fp32-repopt`` runs ``torch.profiler`` over one bare optimizer step (after
+warm-up) of those modes and prints the top ops by self CPU time.
 """
 
 from __future__ import annotations
@@ -67,7 +72,28 @@ MODES: dict[str, dict[str, Any]] = {
     },
     "bf16-convrelu": {"amp": True, "block": "conv_relu", "label": "conv_relu + SGD (Ultralytics' v6n), bf16"},
 }
+for _name in ("fp32", "bf16", "fp32-repopt", "bf16-repopt"):
+    MODES[f"{_name}-cl"] = {
+        **MODES[_name],
+        "label": MODES[_name]["label"] + ", channels_last",
+        "extra": [f"hooks.channels_last={{type: {__name__}.ChannelsLastHook}}"],
+    }
+    MODES[f"{_name}-compile"] = {
+        **MODES[_name],
+        "label": MODES[_name]["label"] + ", torch.compile",
+        "extra": ["train.compile=true"],
+    }
 DEFAULT_MODES = "fp32,bf16,fp32-repopt,bf16-repopt"
+
+
+class ChannelsLastHook(Hook):
+    """Puts the model's weights in channels_last at ``configure_model`` (convs then run NHWC)."""
+
+    priority = 90
+
+    def configure_model(self, runner: Any) -> None:
+        """Convert the model in place."""
+        runner.unwrapped_model.to(memory_format=torch.channels_last)
 
 
 class TimingHook(Hook):
@@ -81,6 +107,10 @@ class TimingHook(Hook):
         """Reset the class-level record (one run per process at a time)."""
         TimingHook.stamps = []
         TimingHook.info = {"autocast": dict(runner.train_step._autocast)}
+
+    def before_step(self, runner: Any) -> None:
+        """The start of the first step (its time includes any torch.compile)."""
+        TimingHook.info.setdefault("start", time.perf_counter())
 
     def after_step(self, runner: Any) -> None:
         """Timestamp the end of a step."""
@@ -174,8 +204,11 @@ def run_training(
     stamps, warmup = TimingHook.stamps, args.warmup
     if len(stamps) < warmup + 2:
         raise RuntimeError(f"only {len(stamps)} steps ran")
+    start = TimingHook.info["start"]
     return {
         "img_s": BATCH * (len(stamps) - warmup) / (stamps[-1] - stamps[warmup - 1]),
+        "first_step_s": stamps[0] - start,
+        "img_s_with_first": BATCH * len(stamps) / (stamps[-1] - start),
         "autocast": str(TimingHook.info.get("autocast")),
         "loss": runner.outputs.get("loss"),
         **memory,
@@ -194,7 +227,7 @@ def build_runner(cfg_path: Path, overrides: list[str], data_yaml: Path, work: Pa
 
 def bare_step_fn(runner: Any, accumulate: int) -> Any:
     """``step(i, batch)``: forward with loss, backward, optimizer step every ``accumulate``."""
-    model, opt, device = runner.model, runner.optimizer, runner.device
+    model, opt, device = runner.train_step.compiled or runner.model, runner.optimizer, runner.device
     autocast = dict(runner.train_step._autocast)
     model.train()
 
@@ -272,7 +305,7 @@ def measure(
         runs.append(run_training(cfg_path, overrides, data_yaml, work / f"run{r}", args))
         runner = build_runner(cfg_path, overrides, data_yaml, work / f"bare{r}")
         bare.append(bare_step(runner, args))
-        if args.profile and r == 0:
+        if r == 0 and mode in args.profile.split(","):
             profile_table = profile_step(runner, args.profile_rows)
         print(
             f"  {model}@{size} {mode} run {r + 1}: {runs[-1]['img_s']:.1f} img/s end-to-end, "
@@ -286,6 +319,8 @@ def measure(
         "img_s": e2e,
         "bare_img_s": b,
         "e2e_over_bare": e2e / b,
+        "first_step_s": statistics.median(x["first_step_s"] for x in runs),
+        "img_s_with_first": statistics.median(x["img_s_with_first"] for x in runs),
         "rss_mb": max(x["rss_mb"] for x in runs),
         **({"cuda_mb": max(x["cuda_mb"] for x in runs)} if "cuda_mb" in runs[0] else {}),
         "runs": runs,
@@ -304,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--modes", default=DEFAULT_MODES, help=f"comma list of {', '.join(MODES)}")
     ap.add_argument("--repeats", type=int, default=1, help="runs per mode (median reported)")
     ap.add_argument("--bare-steps", type=int, default=8, help="timed batches of the bare step")
-    ap.add_argument("--profile", action="store_true", help="torch.profiler top ops of one bare step per mode")
+    ap.add_argument("--profile", default="", help="modes to profile (top ops of one bare step)")
     ap.add_argument("--profile-rows", type=int, default=15)
     ap.add_argument("--models", default="yolov6n", help="configs to train, e.g. yolov6n,yolov6s")
     ap.add_argument("--sizes", default="320", help="image sizes, e.g. 320,640")
@@ -363,6 +398,7 @@ def print_table(results: dict[str, Any], args: argparse.Namespace) -> None:
         f"after {results['load_after'][0]:.1f} on {results['cpus']} CPUs"
     )
     head = f"{'e2e img/s':>9} {'ratio':>6} {'bare img/s':>10} {'ratio':>6} {'e2e/bare':>8} {'RSS':>7}"
+    head += f" {'1st step':>8}"
     print(f"{'what':<58} {head}")
     base = None
     for key, r in results["runs"].items():
@@ -370,8 +406,21 @@ def print_table(results: dict[str, Any], args: argparse.Namespace) -> None:
         label = f"{key.split('/')[0]} {r['label']}"
         print(
             f"{label:<58} {r['img_s']:9.1f} {r['img_s'] / base:6.2f} {r['bare_img_s']:10.1f} "
-            f"{r['bare_img_s'] / base:6.2f} {r['e2e_over_bare']:8.2f} {r['rss_mb']:6.0f}M"
+            f"{r['bare_img_s'] / base:6.2f} {r['e2e_over_bare']:8.2f} {r['rss_mb']:6.0f}M "
+            f"{r['first_step_s']:7.1f}s"
         )
+    runs = results["runs"]
+    for key, r in runs.items():
+        plain = runs.get(key.removesuffix("-compile"))
+        if key.endswith("-compile") and plain is not None:
+            extra = r["first_step_s"] - plain["first_step_s"]
+            gain = BATCH / plain["img_s"] - BATCH / r["img_s"]  # seconds saved per step
+            even = f"pays off after {extra / gain:.0f} steps" if gain > 0 else "never pays off (not faster)"
+            print(
+                f"{key}: compile adds {extra:.0f}s to the first step; {gain:+.2f}s per step after: {even}; "
+                f"img/s over this whole run incl. compile {r['img_s_with_first']:.1f} "
+                f"vs {plain['img_s_with_first']:.1f}"
+            )
     for key, v in results["loader_img_s"].items():
         print(f"{key + ' loader alone (Mosaic pipeline + collate, 0 workers)':<58} {v:9.1f}")
     for key, r in results["runs"].items():

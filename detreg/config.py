@@ -59,6 +59,7 @@ TRAIN_SCHEMA: dict[str, tuple[Any, Any]] = {
     "amp": (bool, True),
     "seed": (int, 0),
     "deterministic": (bool, False),
+    "compile": (bool, _OPTIONAL),  # torch.compile the model's forward (read by the train step)
     "step": (dict, {"type": "TrainStep"}),
     "accumulate": (Annotated[int, Range(min=1)] | None, _OPTIONAL),
     "find_unused_parameters": (bool, _OPTIONAL),

@@ -14,7 +14,7 @@ import functools
 import inspect
 import math
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
@@ -68,13 +68,26 @@ class TrainStep:
             means bf16 autocast where the CPU computes bf16 natively (see
             :func:`cpu_bf16_fast`) and exact fp32 elsewhere; ``amp_dtype: bfloat16`` forces
             bf16; ``amp_dtype: float16`` means fp32 on the CPU. ``amp: false`` is always fp32.
+        compile_backend: the ``torch.compile`` backend used when ``train.compile`` is true
+            ('inductor', or 'eager'/'aot_eager' to check a model compiles without code
+            generation). The step then runs the model through the compiled wrapper; the
+            model itself (its state_dict, checkpoints, EMA, evaluation) is untouched. The
+            first steps pay the compile time (minutes on a small CPU; see
+            ``benchmarks/train_speed.py``), and a new input shape (the last, smaller batch)
+            compiles again.
     """
 
     def __init__(
-        self, grad_clip: float | None = None, max_nonfinite: int = 10, amp_dtype: str | None = None
+        self,
+        grad_clip: float | None = None,
+        max_nonfinite: int = 10,
+        amp_dtype: str | None = None,
+        compile_backend: Literal["inductor", "aot_eager", "eager"] = "inductor",
     ) -> None:
         if amp_dtype not in (None, "float16", "bfloat16"):
             raise ValueError(f"amp_dtype must be float16 or bfloat16, got {amp_dtype!r}")
+        self.compile_backend = compile_backend
+        self.compiled: Any = None  # the torch.compile wrapper of the model (train.compile)
         self.grad_clip = grad_clip
         self.max_nonfinite = max_nonfinite
         self.amp_dtype = amp_dtype
@@ -93,6 +106,11 @@ class TrainStep:
         except (TypeError, ValueError):
             accepts = False
         self._forward_kwargs = {"return_outputs": True} if accepts else {}
+        if runner.cfg["train"].get("compile", False):
+            self.compiled = torch.compile(runner.model, backend=self.compile_backend)
+            runner.logger.info(
+                "train.compile: the model's forward runs through torch.compile (%s)", self.compile_backend
+            )
         dev = torch.device(runner.device)
         amp = bool(runner.cfg["train"].get("amp", False))
         if dev.type == "cuda" and amp:
@@ -123,7 +141,8 @@ class TrainStep:
         images = batch["img"].to(runner.device, non_blocking=True).float().div_(255.0)
         targets = batch["targets"].to(runner.device, non_blocking=True)
         with torch.autocast(**self._autocast):
-            result = runner.model(images, targets, epoch=runner.epoch, **self._forward_kwargs)
+            model = self.compiled if self.compiled is not None else runner.model
+            result = model(images, targets, epoch=runner.epoch, **self._forward_kwargs)
             out, raw = result if self._forward_kwargs else (result, None)
             record = StepRecord(images, targets, raw, out)
             runner.step_record = record
