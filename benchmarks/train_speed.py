@@ -101,11 +101,12 @@ class TimingHook(Hook):
 
     priority = 99
     stamps: list[float] = []
+    cpu: list[float] = []
     info: dict[str, Any] = {}
 
     def before_train(self, runner: Any) -> None:
         """Reset the class-level record (one run per process at a time)."""
-        TimingHook.stamps = []
+        TimingHook.stamps, TimingHook.cpu = [], []
         TimingHook.info = {"autocast": dict(runner.train_step._autocast)}
 
     def before_step(self, runner: Any) -> None:
@@ -113,8 +114,9 @@ class TimingHook(Hook):
         TimingHook.info.setdefault("start", time.perf_counter())
 
     def after_step(self, runner: Any) -> None:
-        """Timestamp the end of a step."""
+        """Timestamp the end of a step (wall clock and this process's CPU time)."""
         TimingHook.stamps.append(time.perf_counter())
+        TimingHook.cpu.append(time.process_time())
 
 
 def make_data(root: Path, n_train: int, size: int) -> Path:
@@ -204,8 +206,9 @@ def run_training(
     stamps, warmup = TimingHook.stamps, args.warmup
     if len(stamps) < warmup + 2:
         raise RuntimeError(f"only {len(stamps)} steps ran")
-    start = TimingHook.info["start"]
+    start, cpu = TimingHook.info["start"], TimingHook.cpu
     return {
+        "cpu_img_s": BATCH * (len(cpu) - warmup) / (cpu[-1] - cpu[warmup - 1]),
         "img_s": BATCH * (len(stamps) - warmup) / (stamps[-1] - stamps[warmup - 1]),
         "first_step_s": stamps[0] - start,
         "img_s_with_first": BATCH * len(stamps) / (stamps[-1] - start),
@@ -243,8 +246,9 @@ def bare_step_fn(runner: Any, accumulate: int) -> Any:
     return step
 
 
-def bare_step(runner: Any, args: argparse.Namespace) -> float:
-    """Images/s of the bare step over ``--bare-steps`` in-memory batches (after 2 untimed)."""
+def bare_step(runner: Any, args: argparse.Namespace) -> tuple[float, float]:
+    """Images per wall-clock second and per CPU second of the bare step over ``--bare-steps``
+    in-memory batches (after 2 untimed)."""
     from detreg.optim.scaling import nominal_accumulate
 
     it = iter(runner.train_loader)
@@ -254,25 +258,26 @@ def bare_step(runner: Any, args: argparse.Namespace) -> float:
         step(i, batches[i % len(batches)])
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
     sync()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(args.bare_steps):
         step(i, batches[i % len(batches)])
     sync()
-    return BATCH * args.bare_steps / (time.perf_counter() - t0)
+    n = BATCH * args.bare_steps
+    return n / (time.perf_counter() - t0), n / (time.process_time() - c0)
 
 
-def loader_only(runner: Any, n: int) -> float:
-    """Images/s of the train loader alone (Mosaic pipeline and collate), ``n`` batches."""
+def loader_only(runner: Any, n: int) -> tuple[float, float]:
+    """Images per wall and per CPU second of the train loader alone (Mosaic pipeline, collate)."""
     it = iter(runner.train_loader)
     next(it)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     count = 0
     for _ in range(n):
         try:
             count += next(it)["img"].shape[0]
         except StopIteration:
             break
-    return count / (time.perf_counter() - t0)
+    return count / (time.perf_counter() - t0), count / (time.process_time() - c0)
 
 
 def profile_step(runner: Any, rows: int) -> str:
@@ -307,18 +312,25 @@ def measure(
         bare.append(bare_step(runner, args))
         if r == 0 and mode in args.profile.split(","):
             profile_table = profile_step(runner, args.profile_rows)
+        del runner
         print(
             f"  {model}@{size} {mode} run {r + 1}: {runs[-1]['img_s']:.1f} img/s end-to-end, "
-            f"bare step {bare[-1]:.1f} img/s ({runs[-1]['autocast']})",
+            f"bare step {bare[-1][0]:.1f} img/s; per CPU-second {runs[-1]['cpu_img_s']:.2f} and "
+            f"{bare[-1][1]:.2f} ({runs[-1]['autocast']})",
             file=sys.stderr,
         )
     e2e = statistics.median(x["img_s"] for x in runs)
-    b = statistics.median(bare)
+    b = statistics.median(x[0] for x in bare)
+    e2e_cpu = statistics.median(x["cpu_img_s"] for x in runs)
+    b_cpu = statistics.median(x[1] for x in bare)
     return {
         "label": MODES[mode]["label"],
         "img_s": e2e,
         "bare_img_s": b,
         "e2e_over_bare": e2e / b,
+        "cpu_img_s": e2e_cpu,
+        "bare_cpu_img_s": b_cpu,
+        "cpu_e2e_over_bare": e2e_cpu / b_cpu,
         "first_step_s": statistics.median(x["first_step_s"] for x in runs),
         "img_s_with_first": statistics.median(x["img_s_with_first"] for x in runs),
         "rss_mb": max(x["rss_mb"] for x in runs),
@@ -397,18 +409,22 @@ def print_table(results: dict[str, Any], args: argparse.Namespace) -> None:
         f"workers, median of {args.repeats}; load average before {load[0]:.1f}, "
         f"after {results['load_after'][0]:.1f} on {results['cpus']} CPUs"
     )
-    head = f"{'e2e img/s':>9} {'ratio':>6} {'bare img/s':>10} {'ratio':>6} {'e2e/bare':>8} {'RSS':>7}"
-    head += f" {'1st step':>8}"
-    print(f"{'what':<58} {head}")
-    base = None
-    for key, r in results["runs"].items():
-        base = base or r["img_s"]
-        label = f"{key.split('/')[0]} {r['label']}"
-        print(
-            f"{label:<58} {r['img_s']:9.1f} {r['img_s'] / base:6.2f} {r['bare_img_s']:10.1f} "
-            f"{r['bare_img_s'] / base:6.2f} {r['e2e_over_bare']:8.2f} {r['rss_mb']:6.0f}M "
-            f"{r['first_step_s']:7.1f}s"
-        )
+    print(
+        "Images per second of wall clock, and per second of this process's CPU time (what a core "
+        "gives when it is not shared; the figure to compare on a loaded machine with --threads 1)"
+    )
+    for unit, e2e_key, bare_key in (("wall", "img_s", "bare_img_s"), ("CPU", "cpu_img_s", "bare_cpu_img_s")):
+        head = f"{'e2e img/s':>9} {'ratio':>6} {'bare img/s':>10} {'ratio':>6} {'e2e/bare':>8} {'RSS':>7}"
+        print(f"\n{'what (' + unit + ' time)':<58} {head} {'1st step':>8}")
+        base = None
+        for key, r in results["runs"].items():
+            base = base or r[e2e_key]
+            label = f"{key.split('/')[0]} {r['label']}"
+            print(
+                f"{label:<58} {r[e2e_key]:9.2f} {r[e2e_key] / base:6.2f} {r[bare_key]:10.2f} "
+                f"{r[bare_key] / base:6.2f} {r[e2e_key] / r[bare_key]:8.2f} {r['rss_mb']:6.0f}M "
+                f"{r['first_step_s']:7.1f}s"
+            )
     runs = results["runs"]
     for key, r in runs.items():
         plain = runs.get(key.removesuffix("-compile"))
@@ -421,8 +437,11 @@ def print_table(results: dict[str, Any], args: argparse.Namespace) -> None:
                 f"img/s over this whole run incl. compile {r['img_s_with_first']:.1f} "
                 f"vs {plain['img_s_with_first']:.1f}"
             )
-    for key, v in results["loader_img_s"].items():
-        print(f"{key + ' loader alone (Mosaic pipeline + collate, 0 workers)':<58} {v:9.1f}")
+    for key, (wall, cpu) in results["loader_img_s"].items():
+        print(
+            f"{key} loader alone (Mosaic pipeline + collate, 0 workers): {wall:.1f} img/s wall, "
+            f"{cpu:.1f} per CPU-s"
+        )
     for key, r in results["runs"].items():
         if r.get("profile"):
             print(f"\nTop ops of one bare optimizer step (4 batches), {key}:\n{r['profile']}")
