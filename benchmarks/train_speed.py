@@ -18,9 +18,10 @@ Per mode, two numbers:
   ``--warmup``, so data loading, loss, assignment, optimizer, EMA and hooks are all inside.
 - **bare step**: the limit of the same model, loss and optimizer with the data already in
   memory: the runner's batches collected first, then forward (loss and assigner included),
-  backward, and an optimizer step every ``accumulate`` batches (the recipe's 64/16 = 4, as
-  in the end-to-end run), nothing else. ``e2e/bare`` is how close the runner comes to it;
-  the rest is the data pipeline (``loader`` line: the same loader alone) and the hooks.
+  backward, and an optimizer step every ``accumulate`` batches (what the recipe gives the
+  end-to-end run after warmup: 1 in these short runs), nothing else. ``e2e/bare`` is how
+  close the runner comes to it; the rest is the data pipeline (``loader`` line: the same
+  loader alone) and the hooks.
 
 Modes (``train.amp`` picks the autocast dtype through :class:`detreg.engine.step.TrainStep`):
 
@@ -228,6 +229,18 @@ def build_runner(cfg_path: Path, overrides: list[str], data_yaml: Path, work: Pa
     return runner
 
 
+def run_accumulate(runner: Any) -> int:
+    """The batches per optimizer step the recipe gives this run after warmup (1 in a short run)."""
+    from detreg.optim import recipe
+    from detreg.optim.scaling import nominal_accumulate
+
+    ctx, train = runner.context, runner.cfg["train"]
+    nominal = recipe.nominal_batch_size(
+        train.get("nominal_batch_size", "auto"), BATCH, ctx.get("epochs"), ctx.get("iters_per_epoch")
+    )
+    return nominal_accumulate(BATCH, nominal) if nominal else 1
+
+
 def bare_step_fn(runner: Any, accumulate: int) -> Any:
     """``step(i, batch)``: forward with loss, backward, optimizer step every ``accumulate``."""
     model, opt, device = runner.train_step.compiled or runner.model, runner.optimizer, runner.device
@@ -249,11 +262,9 @@ def bare_step_fn(runner: Any, accumulate: int) -> Any:
 def bare_step(runner: Any, args: argparse.Namespace) -> tuple[float, float]:
     """Images per wall-clock second and per CPU second of the bare step over ``--bare-steps``
     in-memory batches (after 2 untimed)."""
-    from detreg.optim.scaling import nominal_accumulate
-
     it = iter(runner.train_loader)
     batches = [next(it) for _ in range(min(4, len(runner.train_loader)))]
-    step = bare_step_fn(runner, nominal_accumulate(BATCH))
+    step = bare_step_fn(runner, run_accumulate(runner))
     for i in range(2):
         step(i, batches[i % len(batches)])
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
@@ -281,19 +292,18 @@ def loader_only(runner: Any, n: int) -> tuple[float, float]:
 
 
 def profile_step(runner: Any, rows: int) -> str:
-    """The top ``rows`` ops by self CPU time over one bare optimizer step (4 accumulated batches)."""
+    """The top ``rows`` ops by self CPU time over one optimizer step's bare steps (2 batches at least)."""
     from torch.profiler import ProfilerActivity, profile
 
-    from detreg.optim.scaling import nominal_accumulate
-
-    acc = nominal_accumulate(BATCH)
+    acc = run_accumulate(runner)
+    n = max(acc, 2)
     it = iter(runner.train_loader)
-    batches = [next(it) for _ in range(min(acc, len(runner.train_loader)))]
+    batches = [next(it) for _ in range(min(n, len(runner.train_loader)))]
     step = bare_step_fn(runner, acc)
-    for i in range(acc):  # warm-up
+    for i in range(n):  # warm-up
         step(i, batches[i % len(batches)])
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        for i in range(acc):
+        for i in range(n):
             step(i, batches[i % len(batches)])
     return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=40)
 
@@ -444,7 +454,7 @@ def print_table(results: dict[str, Any], args: argparse.Namespace) -> None:
         )
     for key, r in results["runs"].items():
         if r.get("profile"):
-            print(f"\nTop ops of one bare optimizer step (4 batches), {key}:\n{r['profile']}")
+            print(f"\nTop ops of bare steps (profile_step), {key}:\n{r['profile']}")
 
 
 if __name__ == "__main__":
