@@ -398,6 +398,37 @@ def _by_module(keys: list[str], shown: int = 4) -> str:
     return text + (f" and {len(top) - shown} more modules" if len(top) > shown else "")
 
 
+def load_weights_reported(
+    model: torch.nn.Module, path: str | Path, what: str, logger: Any, prefer_ema: bool = True
+) -> tuple[int, int]:
+    """Load ``path`` (a checkpoint or a bare state dict) into ``model`` shape-matched, log one
+    line naming ``what``, and return ``(loaded, total)``.
+
+    A full load is logged at INFO, a partial one as a warning naming what did not fit; a file
+    of which nothing fits is an error (teachers and students with random weights are useless).
+    """
+    ckpt = load_checkpoint(path)
+    state = model_state(ckpt, prefer_ema) if "model" in ckpt or "ema" in ckpt else ckpt
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items() if torch.is_tensor(v)}
+    own = model.state_dict()
+    mismatch = describe_mismatch(own, state)
+    loaded, _ = load_matching(model, state)
+    if not loaded:
+        raise DetregError(f"{what} {path}: no tensor fits the model: {mismatch}")
+    if mismatch is None:
+        logger.info("%s %s: loaded all %d tensors", what, path, len(own))
+    else:
+        logger.warning(
+            "%s %s: loaded %d of %d tensors; the rest keep their initialisation: %s",
+            what,
+            path,
+            len(loaded),
+            len(own),
+            mismatch,
+        )
+    return len(loaded), len(own)
+
+
 def load_model_state(model: torch.nn.Module, state: dict[str, Any], source: str | Path) -> None:
     """Load ``state`` into ``model`` exactly; one clear error (what differs, by module) if it
     does not fit, instead of PyTorch's list of every tensor."""

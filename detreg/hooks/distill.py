@@ -23,11 +23,12 @@ from typing import Annotated, Any, Literal
 
 import torch
 
+from detreg.engine.checkpoint import load_weights_reported
 from detreg.engine.hook import Hook, RunnerContract
 from detreg.errors import ConfigError, DetregError
 from detreg.losses.distill import cwd_loss, distill_weight, kd_cls_loss, kd_dfl_loss
 from detreg.models.connectors import FeatureConnectors
-from detreg.models.teacher import freeze, load_teacher_weights, teacher_model_config
+from detreg.models.teacher import freeze, teacher_model_config
 from detreg.registry import HOOKS, MODELS, Range
 
 NonNegative = Annotated[float, Range(min=0)]
@@ -112,7 +113,9 @@ class DistillHook(Hook):
         teacher = MODELS.build(self.teacher_cfg, "hooks.distill.teacher", runner.context)
         if not callable(getattr(teacher, "raw_outputs", None)):
             raise ConfigError(f"hooks.distill.teacher: {type(teacher).__name__} has no raw_outputs(images)")
-        load_teacher_weights(teacher, self.teacher_weights, self.prefer_ema, runner.logger)
+        load_weights_reported(
+            teacher, self.teacher_weights, "distill: teacher", runner.logger, self.prefer_ema
+        )
         self.teacher = freeze(teacher.to(runner.device))
         student = runner.unwrapped_model
         if self.dfl_weight > 0 and not _gives_assignment(getattr(student, "loss", None)):

@@ -18,10 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from detreg.data.unlabeled_stream import UnlabeledStream
-from detreg.engine.checkpoint import describe_mismatch, load_checkpoint, load_matching, model_state
+from detreg.engine.checkpoint import load_weights_reported
 from detreg.engine.hook import Hook, RunnerContract
 from detreg.errors import DetregError
 from detreg.losses.semi import RAMPS, ramp_weight
@@ -29,34 +29,6 @@ from detreg.optim.ema import ModelEMA
 
 #: ``data.unlabeled`` without ``type`` builds this dataset.
 DEFAULT_UNLABELED_TYPE = "UnlabeledDataset"
-
-
-def raw_outputs(model: nn.Module, images: Tensor) -> dict[str, Any]:
-    """A detreg ``Detector``'s raw head dict (``cls`` logits, ``reg``, ``feats``...) for ``images``."""
-    return model.head(model.neck(model.backbone(images)))
-
-
-def load_weights_into(model: nn.Module, path: str, what: str, logger: Any) -> None:
-    """Load ``path`` (a checkpoint or a bare state dict) into ``model``, shape-matched; report it."""
-    ckpt = load_checkpoint(path)
-    state = model_state(ckpt) if "model" in ckpt or "ema" in ckpt else ckpt
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    own = model.state_dict()
-    mismatch = describe_mismatch(own, state)
-    loaded, _ = load_matching(model, state)
-    if not loaded:
-        raise DetregError(f"{what} {path}: no tensor fits the model ({mismatch})")
-    if mismatch is None:
-        logger.info("%s %s: loaded all %d tensors", what, path, len(own))
-    else:
-        logger.warning(
-            "%s %s: loaded %d of %d tensors; the rest keep theirs: %s",
-            what,
-            path,
-            len(loaded),
-            len(own),
-            mismatch,
-        )
 
 
 class SemiSupervisedHook(Hook):
@@ -124,7 +96,9 @@ class SemiSupervisedHook(Hook):
     def configure_model(self, runner: RunnerContract) -> None:
         """Load ``student_weights`` into the model."""
         if self.student_weights:
-            load_weights_into(runner.unwrapped_model, self.student_weights, "student_weights", runner.logger)
+            load_weights_reported(
+                runner.unwrapped_model, self.student_weights, "student_weights", runner.logger
+            )
 
     def before_train(self, runner: RunnerContract) -> None:
         """Build the unlabeled stream and the teacher."""
@@ -153,7 +127,7 @@ class SemiSupervisedHook(Hook):
         runner.logger.info("unlabeled: %d images, %d per step per process", len(dataset), batch)
         self.teacher = ModelEMA(runner.unwrapped_model, decay=self.ema_decay, tau=0.0)
         if self.teacher_weights:
-            load_weights_into(self.teacher.module, self.teacher_weights, "teacher_weights", runner.logger)
+            load_weights_reported(self.teacher.module, self.teacher_weights, "teacher_weights", runner.logger)
             self._use_teacher(runner)
 
     def _use_teacher(self, runner: RunnerContract) -> None:
@@ -208,7 +182,7 @@ class SemiSupervisedHook(Hook):
     @torch.no_grad()
     def teacher_outputs(self, images: Tensor) -> dict[str, Any]:
         """The teacher's raw head outputs on ``images`` (eval mode, no gradient)."""
-        return raw_outputs(self.teacher.module, images)
+        return self.teacher.module.raw_outputs(images)
 
     def unsup_loss(
         self, runner: RunnerContract, weak: Tensor, strong: Tensor

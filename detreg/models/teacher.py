@@ -8,15 +8,11 @@ change) and has ``requires_grad`` off.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
-from detreg.engine.checkpoint import describe_mismatch, load_checkpoint, load_matching, model_state
 from detreg.errors import DetregError
 
 
@@ -40,35 +36,6 @@ def teacher_model_config(spec: str | Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(model, Mapping):
         raise ValueError(f"teacher: {spec} has no 'model:' section to build the teacher from")
     return dict(model)
-
-
-def load_teacher_weights(
-    model: nn.Module, path: str | Path, prefer_ema: bool, logger: logging.Logger
-) -> tuple[int, int]:
-    """Load ``path`` into ``model`` shape-matched; log one line; ``(loaded, total)``.
-
-    A full load is logged at INFO; a partial one is a warning naming what did not fit; a
-    file of which nothing fits is an error (a teacher with random weights teaches noise).
-    """
-    ckpt = load_checkpoint(path)
-    state = model_state(ckpt, prefer_ema) if "model" in ckpt or "ema" in ckpt else ckpt
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items() if torch.is_tensor(v)}
-    own = model.state_dict()
-    mismatch = describe_mismatch(own, state)
-    loaded, _ = load_matching(model, state)
-    if not loaded:
-        raise DetregError(f"teacher_weights {path}: no tensor fits the teacher's config: {mismatch}")
-    if mismatch is None:
-        logger.info("distill: teacher %s: loaded all %d tensors", path, len(own))
-    else:
-        logger.warning(
-            "distill: teacher %s: loaded %d of %d tensors; the rest keep their initialisation: %s",
-            path,
-            len(loaded),
-            len(own),
-            mismatch,
-        )
-    return len(loaded), len(own)
 
 
 def freeze(model: nn.Module) -> nn.Module:
