@@ -4,9 +4,18 @@
         [--modes fp32,bf16,fp32-repopt,bf16-repopt] [--repeats 1] [--bare-steps 8]
         [--profile fp32,fp32-repopt] [--profile-rows 15] [--json out.json]
         [--models yolov6n,yolov6s] [--sizes 320,640] [--device cpu|cuda]
+        [--ul-python /work/ulvenv/bin/python [--ul-models yolov8n.yaml,yolov6n.yaml] [--ul-epochs 3]]
 
-Every figure is measured in this one process, and the table gives each as a ratio to the
-first mode's end-to-end figure (absolute numbers on shared machines vary 2x between days).
+Every figure is measured in this one run, and the table gives each as a ratio to the first
+row of its image size (absolute numbers on shared machines vary 2x between days): the
+Ultralytics ``yolov8n`` row when ``--ul-python`` is given, else the first mode's end-to-end.
+
+Peers (``--ul-python``: the python of a separate virtualenv with ``ultralytics``, never a
+detreg dependency; see ``peer_ultralytics.py``): each ``--ul-models`` yaml is trained from
+scratch in a subprocess on the same synthetic images (``BATCH * (warmup + steps)`` of them,
+one epoch), same image size, batch, torch threads, Mosaic on, 0 workers, no validation, for
+``--ul-epochs`` epochs; its images/s (wall clock and CPU time of that process) is the median
+epoch after the first. Its rows have no bare-step figure.
 
 Per mode, two numbers:
 
@@ -351,6 +360,23 @@ def measure(
     }
 
 
+def measure_peers(args: argparse.Namespace, data_yaml: Path, size: int, tmp: Path) -> dict[str, dict]:
+    """``{"ultralytics@size/model": row}`` for each ``--ul-models`` entry (see peer_ultralytics.py)."""
+    from peer_ultralytics import run_ultralytics
+
+    rows = {}
+    for name in (m.strip() for m in args.ul_models.split(",") if m.strip()):
+        row = run_ultralytics(args.ul_python, name, data_yaml, args.ul_epochs, size, BATCH, args.threads, tmp)
+        row["peer"] = True
+        rows[f"ultralytics@{size}/{name.removesuffix('.yaml')}"] = row
+        print(
+            f"  {name}@{size}: {row['img_s']:.1f} img/s, per CPU-second {row['cpu_img_s']:.2f} "
+            f"(epochs {', '.join(f'{t:.1f}' for t in row['epoch_wall_s'])} s)",
+            file=sys.stderr,
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -367,7 +393,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="320", help="image sizes, e.g. 320,640")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (AMP = fp16 autocast there)")
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--ul-python", help="python of a virtualenv with ultralytics: adds its rows (peers)")
+    ap.add_argument("--ul-models", default="yolov8n.yaml,yolov6n.yaml", help="Ultralytics model yamls")
+    ap.add_argument("--ul-epochs", type=int, default=3, help="Ultralytics epochs (the first is left out)")
     args = ap.parse_args(argv)
+    if args.ul_python and args.ul_epochs < 2:
+        ap.error("--ul-epochs must be at least 2 (the first epoch is left out)")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = [m for m in modes if m not in MODES]
     if unknown:
@@ -390,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
             data_yaml = make_data(Path(tmp) / f"data{size}", BATCH * (args.warmup + args.steps), size)
+            if args.ul_python:
+                results["runs"].update(measure_peers(args, data_yaml, size, Path(tmp) / f"ul{size}"))
             for model in models:
                 scales = make_scales(model, Path(tmp) / f"{model}_scales.pt")
                 for mode in modes:
@@ -421,18 +454,23 @@ def print_table(results: dict[str, Any], args: argparse.Namespace) -> None:
     )
     print(
         "Images per second of wall clock, and per second of this process's CPU time (what a core "
-        "gives when it is not shared; the figure to compare on a loaded machine with --threads 1)"
+        "gives when it is not shared; the figure to compare on a loaded machine with --threads 1); "
+        "ratios to the first row of each image size"
     )
     for unit, e2e_key, bare_key in (("wall", "img_s", "bare_img_s"), ("CPU", "cpu_img_s", "bare_cpu_img_s")):
         head = f"{'e2e img/s':>9} {'ratio':>6} {'bare img/s':>10} {'ratio':>6} {'e2e/bare':>8} {'RSS':>7}"
-        print(f"\n{'what (' + unit + ' time)':<58} {head} {'1st step':>8}")
-        base = None
+        print(f"\n{'what (' + unit + ' time)':<72} {head} {'1st step':>8}")
+        base: dict[str, float] = {}  # per image size: the first row's figure (the peer's when given)
         for key, r in results["runs"].items():
-            base = base or r[e2e_key]
-            label = f"{key.split('/')[0]} {r['label']}"
+            where = key.split("/")[0]
+            ref = base.setdefault(where.split("@")[1], r[e2e_key])
+            label = f"{where} {r['label']}"
+            if r.get("peer"):
+                print(f"{label:<72} {r[e2e_key]:9.2f} {r[e2e_key] / ref:6.2f} {'-':>10} {'-':>6} {'-':>8}")
+                continue
             print(
-                f"{label:<58} {r[e2e_key]:9.2f} {r[e2e_key] / base:6.2f} {r[bare_key]:10.2f} "
-                f"{r[bare_key] / base:6.2f} {r[e2e_key] / r[bare_key]:8.2f} {r['rss_mb']:6.0f}M "
+                f"{label:<72} {r[e2e_key]:9.2f} {r[e2e_key] / ref:6.2f} {r[bare_key]:10.2f} "
+                f"{r[bare_key] / ref:6.2f} {r[e2e_key] / r[bare_key]:8.2f} {r['rss_mb']:6.0f}M "
                 f"{r['first_step_s']:7.1f}s"
             )
     runs = results["runs"]
