@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import torch
+from bench_timing import median_seconds
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -98,16 +99,7 @@ def forward_costs(student_run, teacher_run, reps: int = 10) -> tuple[float, floa
         with torch.no_grad():
             teacher.raw_outputs(images)
 
-    out = []
-    for fn in (teacher_forward, student_step):
-        fn()
-        times = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        out.append(sorted(times)[len(times) // 2] * 1000)
-    return out[0], out[1]
+    return median_seconds(teacher_forward, reps) * 1000, median_seconds(student_step, reps) * 1000
 
 
 def main() -> None:

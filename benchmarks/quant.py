@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
+from bench_timing import median_seconds
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -89,18 +89,6 @@ def evaluate(weights: Path, data: Path, out: Path) -> dict[str, Any]:
     return json.loads((out / "metrics.json").read_text())
 
 
-def timed(fn: Any, reps: int) -> float:
-    """Median seconds of ``fn()`` over ``reps`` runs after two warm-up calls."""
-    fn()
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def latency(args: argparse.Namespace, float_w: Path, int8_w: Path, work: Path) -> list[dict[str, Any]]:
     import onnxruntime as ort
 
@@ -134,13 +122,21 @@ def latency(args: argparse.Namespace, float_w: Path, int8_w: Path, work: Path) -
     for batch in (1, 16):
         x = torch.rand(batch, 3, *size)
         xn = x.numpy()
-        t = {k: timed(lambda s=s, xn=xn: s.run(None, {"images": xn}), args.reps) for k, s in sess.items()}
+        t = {
+            k: median_seconds(lambda s=s, xn=xn: s.run(None, {"images": xn}), args.reps, warmup=2)
+            for k, s in sess.items()
+        }
         rows.append({"runtime": "onnxruntime", "batch": batch, **t})
         with torch.inference_mode():
-            t = {k: timed(lambda m=m, x=x: m(x), args.reps) for k, m in (("fp32", fp32), ("int8", int8))}
+            t = {
+                k: median_seconds(lambda m=m, x=x: m(x), args.reps, warmup=2)
+                for k, m in (("fp32", fp32), ("int8", int8))
+            }
             rows.append({"runtime": "pytorch eager", "batch": batch, **t})
             if compiled:
-                t = {k: timed(lambda m=m, x=x: m(x), args.reps) for k, m in compiled.items()}
+                t = {
+                    k: median_seconds(lambda m=m, x=x: m(x), args.reps, warmup=2) for k, m in compiled.items()
+                }
                 rows.append({"runtime": "pytorch inductor", "batch": batch, **t})
     return rows
 
