@@ -91,6 +91,7 @@ class SemiSupervisedHook(Hook):
         self.teacher_ready = False
         self.stream: UnlabeledStream | None = None
         self._batch: dict[str, Any] | None = None
+        self.skipped = 0  # unsupervised losses left out as not finite in this process (for the warning)
 
     # ------------------------------------------------------------------ building
     def configure_model(self, runner: RunnerContract) -> None:
@@ -166,8 +167,29 @@ class SemiSupervisedHook(Hook):
         dev = record.images.device
         weak = batch["img"].to(dev, non_blocking=True).float().div_(255.0)
         strong = batch["img_strong"].to(dev, non_blocking=True).float().div_(255.0)
+        buffers = list(runner.unwrapped_model.buffers())
+        saved = [b.detach().clone() for b in buffers]  # BN statistics before the strong forward
         loss, parts = self.unsup_loss(runner, weak, strong)
-        record.add_loss(self.loss_name, weight * loss.float())
+        loss = loss.float()
+        finite = bool(torch.isfinite(loss))
+        if not finite:
+            # Skip the unsupervised term only: the supervised loss of the step still trains
+            # (a non-finite total would make the train step drop the whole step), and the
+            # strong forward's BatchNorm statistics are undone (through ``.data``: the
+            # supervised graph saved these buffers, and a train-mode backward does not read
+            # them, so their autograd version must not move).
+            for b, v in zip(buffers, saved):
+                b.data.copy_(v)
+            self.skipped += 1
+            runner.logger.warning(
+                "%s: non-finite unsupervised loss at iter %d, left out of this step (%d so far)",
+                type(self).__name__,
+                runner.iter,
+                self.skipped,
+            )
+            loss = torch.zeros((), device=dev)
+        record.add_loss(self.loss_name, weight * loss)
+        runner.storage.put_scalar(f"{self.loss_name}_skipped", 0.0 if finite else 1.0)  # epoch mean: share
         for name, value in parts.items():
             runner.storage.put_scalar(f"{self.loss_name}_{name}", float(value))
 

@@ -3,6 +3,11 @@
 Plain functions on tensors (no model, no runner), so each is tested on hand-made values.
 Shapes: ``[B, A, nc]`` class logits/scores and ``[B, A, 4]`` xyxy boxes (input pixels) of
 the dense anchor-free outputs, ``[B, A]`` per-anchor values.
+
+Finite by construction: a teacher box that is not finite or has no positive width and height
+is never a box target (:func:`valid_boxes`), non-finite teacher scores count as 0, student
+boxes are put in order before GIoU (:func:`ordered_boxes`), so every ``1 - GIoU`` lies in
+``[0, 2]``; every division is by a count or a score sum of at least 1.
 """
 
 from __future__ import annotations
@@ -68,11 +73,48 @@ def qfl_v2(student_logits: Tensor, teacher_probs: Tensor, positive: Tensor, beta
     return torch.where(keep, pos, neg).sum()
 
 
+def valid_boxes(boxes: Tensor) -> Tensor:
+    """``[...]`` bool: xyxy boxes ``[..., 4]`` that are finite with positive width and height.
+
+    The YOLOv6 head (without DFL) regresses raw, unbounded distances: an untrained teacher
+    decodes boxes with ``x2 <= x1``, whose GIoU is meaningless (areas below 0, GIoU above 1)."""
+    wh = boxes[..., 2:] - boxes[..., :2]
+    return torch.isfinite(boxes).all(-1) & (wh > 0).all(-1)
+
+
+def clean_scores(probs: Tensor) -> Tensor:
+    """Teacher scores as float32 in ``[0, 1]``, non-finite ones as 0 (never selected)."""
+    return torch.nan_to_num(probs.float(), nan=0.0, posinf=0.0, neginf=0.0).clamp(0.0, 1.0)
+
+
+def ordered_boxes(boxes: Tensor) -> Tensor:
+    """``boxes`` with ``x2 >= x1`` and ``y2 >= y1`` (``max(x2, x1)``): the student's decoded
+    boxes are unbounded too; an inverted side gets its gradient through the other corner."""
+    lo = boxes[..., :2]
+    return torch.cat((lo, torch.maximum(boxes[..., 2:], lo)), -1)
+
+
 def weighted_giou_loss(pred: Tensor, target: Tensor, weight: Tensor) -> Tensor:
-    """``sum(weight * (1 - GIoU(pred, target)))`` over the rows of ``[n, 4]`` xyxy boxes."""
+    """``sum(weight * (1 - GIoU(pred, target)))`` over the rows of ``[n, 4]`` xyxy boxes.
+
+    Rows whose target is not a valid box (:func:`valid_boxes`) or whose prediction is not
+    finite are left out; predictions are ordered (:func:`ordered_boxes`), so each term is in
+    ``[0, 2] * weight``."""
+    keep = valid_boxes(target) & torch.isfinite(pred).all(-1)
+    if not bool(keep.all()):
+        pred, target, weight = pred[keep], target[keep], weight[keep]
     if pred.shape[0] == 0:
-        return pred.sum() * 0.0
-    return ((1.0 - bbox_iou(pred.float(), target.float(), "giou")) * weight).sum()
+        return pred.float().sum() * 0.0
+    giou = bbox_iou(ordered_boxes(pred.float()), target.float(), "giou")
+    return ((1.0 - giou).clamp(0.0, 2.0) * weight).sum()
+
+
+def box_term(
+    student_boxes: Tensor, teacher_boxes: Tensor, mask: Tensor, weight: Tensor, denom: Tensor
+) -> Tensor:
+    """The box loss of DenseTeacher and ARSL: :func:`weighted_giou_loss` on the anchors of
+    ``mask`` ([B, A]) with per-anchor ``weight`` ([B, A]), divided by ``denom`` (>= 1)."""
+    return weighted_giou_loss(student_boxes[mask], teacher_boxes[mask], weight[mask]) / denom
 
 
 def dense_teacher_loss(
@@ -85,15 +127,18 @@ def dense_teacher_loss(
     box_weight: float = 1.0,
 ) -> dict[str, Tensor]:
     """DenseTeacher on dense outputs: the top ``ratio`` anchors (teacher max score) are pseudo
-    foreground; :func:`qfl_v2` on all anchors and GIoU on the selected ones, each divided by
-    the sum of the selected teacher max scores. Returns ``cls``, ``box`` and their weighted
+    foreground; :func:`qfl_v2` on all anchors and GIoU (weighted by the teacher score) on the
+    selected ones with a valid teacher box, each divided by the sum of the selected teacher
+    max scores (PaddleDetection's ``fg_num``), at least 1: an unsure teacher (scores near 0)
+    teaches little instead of being amplified. Returns ``cls``, ``box`` and their weighted
     sum ``loss`` (with the student's graph); ``num_fg`` detached.
     """
-    t_max = teacher_probs.float().amax(-1)
+    t = clean_scores(teacher_probs)
+    t_max = t.amax(-1)
     fg = top_ratio_mask(t_max, ratio)
     denom = t_max[fg].sum().clamp(min=1.0)
-    l_cls = qfl_v2(student_logits, teacher_probs, fg) / denom
-    l_box = weighted_giou_loss(student_boxes[fg], teacher_boxes[fg], t_max[fg]) / denom
+    l_cls = qfl_v2(student_logits, t, fg) / denom
+    l_box = box_term(student_boxes, teacher_boxes, fg, t_max, denom)
     return {
         "loss": cls_weight * l_cls + box_weight * l_box,
         "cls": l_cls.detach(),
@@ -151,9 +196,9 @@ def arsl_loss(
     """
     s = student_logits.float()
     p = s.sigmoid()
-    t = teacher_probs.float()
+    t = clean_scores(teacher_probs)
     t_max = t.amax(-1)
-    joint = t_max * teacher_quality.float()
+    joint = t_max * clean_scores(teacher_quality)
     neg_thr, pos_thr = arsl_thresholds(joint, neg_thr, pos_cap)
     pos = joint >= pos_thr
     amb = (joint > neg_thr) & ~pos
@@ -172,7 +217,7 @@ def arsl_loss(
         hard.view(-1)[hardness.reshape(-1).topk(keep_neg).indices] = True
     denom = pos.sum().clamp(min=1).float()
     l_cls = (per_anchor * (pos | amb | hard)).sum() / denom
-    l_box = weighted_giou_loss(student_boxes[pos], teacher_boxes[pos], joint[pos]) / denom
+    l_box = box_term(student_boxes, teacher_boxes, pos, joint, denom)
     return {
         "loss": cls_weight * l_cls + box_weight * l_box,
         "cls": l_cls.detach(),
@@ -189,13 +234,14 @@ def pseudo_targets(
 
     Returns ``targets [N, 6]`` (image index, class, cx, cy, w, h normalised by ``img_hw``),
     their ``scores [N]`` and ``keep [B]`` (images with at least one box). Boxes scoring
-    below ``score_thr`` and empty boxes are dropped; image indices count kept images only.
+    below ``score_thr``, empty and non-finite boxes are dropped; image indices count kept
+    images only.
     """
     h, w = img_hw
     rows, scores, keep = [], [], []
     for det in detections:
         det = det.float()
-        det = det[(det[:, 4] >= score_thr) & (det[:, 2] > det[:, 0]) & (det[:, 3] > det[:, 1])]
+        det = det[(det[:, 4] >= score_thr) & valid_boxes(det[:, :4]) & torch.isfinite(det[:, 4:]).all(1)]
         keep.append(det.shape[0] > 0)
         if det.shape[0] == 0:
             continue

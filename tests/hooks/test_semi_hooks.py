@@ -252,3 +252,41 @@ def test_pseudo_box_without_boxes_adds_zero_but_runs_the_student() -> None:
     assert float(loss) == 0.0 and parts["boxes"] == 0.0 and loss.requires_grad
     loss.backward()
     assert all(p.grad is not None for p in model.parameters())  # DDP sees every parameter
+
+
+class _NaNDenseTeacher(DenseTeacherHook):
+    """Runs the student on the strong view (updating BN) and returns a NaN loss."""
+
+    def unsup_loss(self, runner: Any, weak: torch.Tensor, strong: torch.Tensor) -> tuple:
+        loss, parts = super().unsup_loss(runner, weak, strong * 50.0)  # BN sees very different data
+        return loss * float("nan"), parts
+
+
+def test_a_non_finite_unsupervised_loss_is_skipped_and_the_supervised_step_still_trains(caplog) -> None:
+    torch.manual_seed(0)
+    img = torch.randint(0, 255, (2, 3, 64, 64), dtype=torch.uint8)
+    labeled = {"img": img, "targets": torch.tensor([[0, 1, 0.5, 0.5, 0.3, 0.3]])}
+    init = _tiny_detector().state_dict()
+
+    def one_step(hooks: list) -> tuple[torch.nn.Module, dict]:
+        model = _tiny_detector()
+        model.load_state_dict(init)
+        for hook in hooks:
+            hook.teacher = ModelEMA(model, tau=0.0)
+            hook.teacher_ready = True
+            hook.stream = _Stream({"img": img, "img_strong": img})
+        runner = _runner(model, hooks)
+        step = TrainStep()
+        step.setup(runner)
+        for hook in hooks:
+            hook.before_step(runner)
+        return model, step.step(runner, labeled)
+
+    plain, _ = one_step([])
+    with caplog.at_level(logging.WARNING, logger="test_semi"):
+        guarded, out = one_step([_NaNDenseTeacher(ratio=0.05)])
+    assert "non-finite unsupervised loss" in caplog.text
+    assert out["unsup"] == 0.0 and torch.isfinite(torch.tensor(out["loss"]))
+    # the step was taken (weights moved) exactly as without the hook, BN statistics included
+    same(plain.state_dict(), guarded.state_dict(), "supervised-only step")
+    assert not torch.equal(guarded.state_dict()["head.cls_preds.0.weight"], init["head.cls_preds.0.weight"])

@@ -12,12 +12,15 @@ from detreg.hooks.pseudo_box import ScoredAssigner, soft_gt_scores
 from detreg.losses.semi import (
     arsl_loss,
     arsl_thresholds,
+    box_term,
     dense_teacher_loss,
     dfl_certainty,
     pseudo_targets,
     qfl_v2,
     ramp_weight,
     top_ratio_mask,
+    valid_boxes,
+    weighted_giou_loss,
 )
 
 
@@ -146,3 +149,102 @@ def test_scored_assigner_scales_matched_target_scores_by_the_teacher_score() -> 
     with soft_gt_scores(loss, torch.ones(1, 2)):
         assert isinstance(loss.assigner, ScoredAssigner)
     assert loss.assigner is base and loss.warmup_assigner is None
+
+
+def _degenerate_case() -> tuple[torch.Tensor, ...]:
+    """Teacher boxes that are zero-size, inverted, NaN or infinite; inverted student boxes;
+    a NaN teacher score: what an untrained head without DFL decodes."""
+    t_boxes = torch.tensor(
+        [
+            [
+                [10, 10, 10, 30],  # zero width
+                [10, 10, 5, 5],  # inverted
+                [float("nan"), 0, 8, 8],
+                [0, 0, float("inf"), 8],
+                [4, 4, 12, 12],  # the only valid one
+                [0, 0, 8, 0],  # zero height
+            ]
+        ]
+    )
+    s_boxes = torch.tensor(
+        [[[30, 30, 2, 2], [1e4, 1e4, -1e4, -1e4], [0, 0, 0, 0], [5, 5, 5, 5], [14, 14, 3, 3], [0, 0, 1, 1]]],
+        requires_grad=True,
+    )
+    nan = float("nan")
+    t_probs = torch.tensor([[[0.9, 0.1], [0.8, 0.0], [nan, 0.2], [0.7, 0.0], [0.6, 0.0], [0.95, 0.0]]])
+    s_logits = torch.tensor([[[30.0, -30.0]] * 6], requires_grad=True)
+    return s_logits, s_boxes, t_probs, t_boxes
+
+
+@pytest.mark.parametrize("method", ["dense", "arsl"])
+def test_degenerate_boxes_and_scores_give_finite_losses_and_gradients(method: str) -> None:
+    s_logits, s_boxes, t_probs, t_boxes = _degenerate_case()
+    if method == "dense":
+        out = dense_teacher_loss(s_logits, s_boxes, t_probs, t_boxes, ratio=1.0)
+    else:
+        quality = torch.tensor([[1.0, float("nan"), 1.0, 1.0, 1.0, 1.0]])
+        out = arsl_loss(s_logits, s_boxes, t_probs, t_boxes, quality, neg_thr=0.1, pos_cap=0.5)
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"]) and 0.0 <= float(out["box"]) <= 2.0
+    assert torch.isfinite(s_logits.grad).all() and torch.isfinite(s_boxes.grad).all()
+    # only anchor 4 has a valid teacher box: no other box gets a box gradient
+    assert s_boxes.grad[0, 4].abs().sum() > 0
+    assert s_boxes.grad[0, [0, 1, 2, 3, 5]].abs().sum() == 0
+
+
+def test_giou_terms_stay_in_zero_two_for_inverted_student_boxes() -> None:
+    g = torch.Generator().manual_seed(0)
+    pred = (torch.rand(200, 4, generator=g) * 100).requires_grad_()  # about half inverted
+    target = torch.tensor([[10.0, 10.0, 50.0, 40.0]]).expand(200, 4)
+    loss = weighted_giou_loss(pred, target, torch.ones(200))
+    per = torch.stack([weighted_giou_loss(p[None], target[:1], torch.ones(1)) for p in pred])
+    assert ((per >= 0) & (per <= 2)).all()
+    assert float(loss.detach()) == pytest.approx(float(per.detach().sum()), rel=1e-5)
+    loss.backward()
+    assert torch.isfinite(pred.grad).all()
+
+
+def test_all_low_teacher_scores_teach_little_and_stay_finite() -> None:
+    s_logits = torch.zeros(2, 50, 3, requires_grad=True)
+    s_boxes = torch.tensor([0.0, 0.0, 8.0, 8.0]).repeat(2, 50, 1).requires_grad_()
+    t_boxes = torch.tensor([4.0, 4.0, 20.0, 20.0]).repeat(2, 50, 1)
+    t_probs = torch.full((2, 50, 3), 1e-9)
+    dense = dense_teacher_loss(s_logits, s_boxes, t_probs, t_boxes, ratio=0.1)
+    # the box term is weighted by the teacher scores and divided by at least 1: about 0
+    assert float(dense["box"]) < 1e-6 and torch.isfinite(dense["loss"])
+    arsl = arsl_loss(s_logits, s_boxes, t_probs, t_boxes, torch.ones(2, 50))
+    assert int(arsl["num_pos"]) == 0 and float(arsl["box"]) == 0.0 and torch.isfinite(arsl["loss"])
+    (dense["loss"] + arsl["loss"]).backward()
+    assert torch.isfinite(s_logits.grad).all() and torch.isfinite(s_boxes.grad).all()
+
+
+def test_empty_selection_gives_a_zero_box_term_with_a_graph() -> None:
+    s_boxes = torch.rand(1, 4, 4, requires_grad=True)
+    t_boxes = torch.zeros(1, 4, 4)  # every teacher box is empty
+    one, weight = torch.tensor(1.0), torch.ones(1, 4)
+    out = box_term(s_boxes, t_boxes, torch.ones(1, 4, dtype=torch.bool), weight, one)
+    assert float(out) == 0.0 and out.requires_grad
+    none = box_term(s_boxes, t_boxes, torch.zeros(1, 4, dtype=torch.bool), weight, one)
+    none.backward()
+    assert float(none) == 0.0 and (s_boxes.grad == 0).all()
+    assert valid_boxes(torch.tensor([[0, 0, 1, 1], [0, 0, 0, 1], [0, 0, float("nan"), 1.0]])).tolist() == [
+        True,
+        False,
+        False,
+    ]
+
+
+def test_pseudo_boxes_drop_non_finite_and_empty_boxes() -> None:
+    dets = [
+        torch.tensor(
+            [
+                [0, 0, 10, 10, 0.9, 0],
+                [0, 0, float("nan"), 10, 0.9, 0],
+                [5, 5, 5, 9, 0.9, 0],
+                [0, 0, 10, 10, float("nan"), 0],
+                [0, 0, float("inf"), 10, 0.9, 0],
+            ]
+        )
+    ]
+    targets, scores, keep = pseudo_targets(dets, (20, 20), score_thr=0.5)
+    assert targets.shape == (1, 6) and keep.tolist() == [True] and torch.isfinite(targets).all()
