@@ -39,8 +39,8 @@ Modes (``train.amp`` picks the autocast dtype through :class:`detreg.engine.step
 - ``fp32-repopt`` / ``bf16-repopt``: ``block: repopt`` (plain conv3x3+BN+ReLU) trained by
   ``RepOptSGD`` with scales of a freshly built hyper-search model (the scale values do not
   change the cost), as ``configs/repopt/yolov6n_repopt.yaml``.
-- ``<mode>-cl`` (``fp32-cl``, ``bf16-repopt-cl``, ...): the same with the model's weights in
-  ``channels_last`` (``ChannelsLastHook`` below, at ``configure_model``).
+- ``<mode>-cl`` (``fp32-cl``, ``bf16-repopt-cl``, ...): the same with ``train.channels_last:
+  true`` (the model's weights in ``channels_last``: NHWC convolutions).
 - ``<mode>-compile``: the same with ``train.compile: true`` (inductor). Compile time lands in
   the first step (the ``1st step`` column); the break-even step count is printed below the
   table, with images/s over the whole run, compile included.
@@ -86,7 +86,7 @@ for _name in ("fp32", "bf16", "fp32-repopt", "bf16-repopt"):
     MODES[f"{_name}-cl"] = {
         **MODES[_name],
         "label": MODES[_name]["label"] + ", channels_last",
-        "extra": [f"hooks.channels_last={{type: {__name__}.ChannelsLastHook}}"],
+        "extra": ["train.channels_last=true"],
     }
     MODES[f"{_name}-compile"] = {
         **MODES[_name],
@@ -94,16 +94,6 @@ for _name in ("fp32", "bf16", "fp32-repopt", "bf16-repopt"):
         "extra": ["train.compile=true"],
     }
 DEFAULT_MODES = "fp32,bf16,fp32-repopt,bf16-repopt"
-
-
-class ChannelsLastHook(Hook):
-    """Puts the model's weights in channels_last at ``configure_model`` (convs then run NHWC)."""
-
-    priority = 90
-
-    def configure_model(self, runner: Any) -> None:
-        """Convert the model in place."""
-        runner.unwrapped_model.to(memory_format=torch.channels_last)
 
 
 class TimingHook(Hook):

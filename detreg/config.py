@@ -68,9 +68,11 @@ TRAIN_SCHEMA: dict[str, tuple[Any, Any]] = {
     "warmup_epochs": (Annotated[float, Range(min=0)], _OPTIONAL),
     "stop_aug_epochs": (Annotated[int, Range(min=0)], _OPTIONAL),
     "nominal_batch_size": (Annotated[int, Range(min=1)] | Literal["auto"] | None, _OPTIONAL),
-    # fine-tuning (TRAIN_HOOKS): each switches on its hook and reaches it through the run context
+    # fine-tuning and memory layout (TRAIN_HOOKS): each switches on its hook and reaches it
+    # through the run context
     "pretrained": (str | None, _OPTIONAL),
     "freeze": (list[str] | None, _OPTIONAL),
+    "channels_last": (bool, _OPTIONAL),
 }
 
 #: ``train.<key>`` settings that a hook carries out: setting the key adds ``hooks.<name>:
@@ -80,6 +82,7 @@ TRAIN_SCHEMA: dict[str, tuple[Any, Any]] = {
 TRAIN_HOOKS: dict[str, tuple[str, str]] = {
     "pretrained": ("pretrained", "LoadWeightsHook"),
     "freeze": ("freeze", "FreezeHook"),
+    "channels_last": ("channels_last", "ChannelsLastHook"),
 }
 
 #: The knobs people change most, with their defaults (``train.<key>``).
