@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from head_helpers import randomise_head
 
 SIZE = 64
 
@@ -35,12 +36,6 @@ def make_checkpoint(tmp: Path, img_size: int = SIZE) -> Path:
     )
     torch.manual_seed(0)
     model = MODELS.build(cfg.data["model"], "model", run_context(cfg.data))
-    with torch.no_grad():
-        for conv in model.head.cls_preds:
-            conv.weight.normal_(0, 0.05)
-            conv.bias.normal_(0, 0.5)
-        for conv in model.head.reg_preds:
-            conv.weight.normal_(0, 0.01)
-            conv.bias.uniform_(0.5, 3.0)
+    randomise_head(model)
     state = {"model": model.state_dict(), "ema": None, "config": cfg.data, "epoch": 1, "iter": 1}
     return save_checkpoint(state, tmp / "best.pt")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from head_helpers import randomise_head
 
 SIZE = 64
 #: Overrides for a small, fast YOLOv6-N at 64 px (depth 0.33 -> repeats of 1).
@@ -33,11 +34,6 @@ def make_float_checkpoint(tmp: Path, data_yaml: Path, name: str = "best.pt") -> 
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.2, 0.2)
                 m.running_var.uniform_(0.5, 1.5)
-        for conv in model.head.cls_preds:
-            conv.weight.normal_(0, 0.05)
-            conv.bias.normal_(0, 0.5)
-        for conv in model.head.reg_preds:
-            conv.weight.normal_(0, 0.01)
-            conv.bias.uniform_(0.5, 3.0)
+    randomise_head(model)
     state = {"model": model.state_dict(), "ema": None, "config": cfg.data, "epoch": 1, "iter": 1}
     return save_checkpoint(state, tmp / name)
