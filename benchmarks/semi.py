@@ -1,25 +1,36 @@
 """Semi-supervised detection at 10% labels: supervised-only vs each semi-supervised hook.
 
-    nice -n 10 python benchmarks/semi.py [--train 300] [--val 60] [--size 128] [--img-size 128]
-        [--epochs 40] [--batch 8] [--labeled 0.1] [--threads 1] [--methods sup,dense,arsl,pseudo]
-        [--work-dir DIR] [--json out.json]
+    nice -n 10 python benchmarks/semi.py [--train 1000] [--val 100] [--size 128] [--img-size 128]
+        [--epochs 40] [--batch 8] [--labeled 0.1] [--style demo] [--burn-in 0.5] [--ema-decay 0.99]
+        [--threads 1] [--methods sup,dense,arsl,pseudo] [--work-dir DIR] [--json out.json]
 
-1. Writes detreg's own synthetic set (``demo`` style, six shapes; ``--train``/``--val``
-   images of side ``--size``), once per setting.
+1. Writes detreg's own synthetic set (``--style``, six shapes; ``--train``/``--val`` images of
+   side ``--size``), once per setting.
 2. Keeps the labels of ``--labeled`` of the training images (a fixed random subset, seed 0)
-   and uses all the other training images as unlabeled images (their labels ignored).
+   and uses all the other training images as unlabeled images (their labels ignored in
+   training; the benchmark reads them only to measure the pseudo-labels).
 3. Trains YOLOv6-N on the same labeled subset for the same epochs, in this process, one run
-   per method: supervised only (the normal recipe with its EMA), DenseTeacherHook, ARSLHook,
-   PseudoBoxHook. The semi-supervised runs use the first half of the iterations as burn-in
-   (supervised only; the teacher becomes the student at its end), then add the unlabeled
-   loss, ramped linearly over a tenth of the run. The teacher's EMA decay is 0.99, not
-   PaddleDetection's 0.9996: with a few hundred steps a 0.9996 teacher would stay the burn-in
-   model. ``PseudoBoxHook`` uses score threshold 0.5 (PaddleDetection's 0.7 is for DETR scores;
-   YOLOv6's VFL scores are IoU-aware and lower).
-4. Evaluates the final evaluation model (EMA / teacher) on the val images (mAP50-95, COCO).
+   per method: supervised only (the demo recipe: short warmup, EMA with tau 200),
+   DenseTeacherHook, ARSLHook, PseudoBoxHook. A method that fails is reported as a row
+   (``failed: <reason>``) and the others still run.
+4. Evaluates each run's final evaluation model (EMA / teacher) on the val images (COCO
+   mAP50-95 and mAP50), and measures the pseudo-labels that model would give on 200
+   unlabeled images against their hidden labels: the share of DenseTeacher's top-``ratio``
+   anchors whose box matches a ground-truth box of the anchor's class at IoU 0.5
+   (``dense_prec``), and the precision/recall of the pseudo boxes at ``score_thr``
+   (``pb_prec``/``pb_rec``, boxes per image ``pb_n``). The semi runs are measured also at the
+   end of the burn-in (the teacher then is the student copied).
 
-Prints mAP50-95, mAP50 and the wall time of each run, and each method's mAP ratio to
-supervised-only. Defaults take about 10 minutes on one idle thread.
+The semi-supervised choices, all for a run of a few hundred steps (see
+``docs/semi_supervised.md``): the first ``--burn-in`` of the iterations are supervised only
+(the teacher becomes the student at their end); then the unsupervised loss, ramped linearly
+over a tenth of the run. Teacher EMA decay ``--ema-decay`` 0.99 (a 100-step horizon; Paddle's
+0.9996 would keep the teacher the burn-in model for the whole remaining run). PseudoBoxHook
+score threshold 0.5 (Paddle's 0.7 is for DETR scores; YOLOv6's VFL scores are IoU-aware and
+lower).
+
+Prints mAP50-95, mAP50, the wall time of each run and each method's mAP ratio to
+supervised-only. Defaults: about 15-20 minutes on one idle thread.
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -47,6 +59,12 @@ METHODS = {
     "arsl": "ARSLHook",
     "pseudo": "PseudoBoxHook",
 }
+DENSE_RATIO = 0.01  # DenseTeacherHook's default (PaddleDetection's)
+SCORE_THR = 0.5  # PseudoBoxHook's threshold in this benchmark
+#: Per-step scalars kept for the loss curves.
+CURVE_KEYS = ("loss", "cls", "iou", "unsup", "unsup_cls", "unsup_box", "unsup_boxes", "unsup_pos_thr")
+#: Filled by :class:`CurveHook` during a run (the benchmark runs one training at a time).
+CURVES: dict[str, Any] = {}
 
 
 def make_split(root: Path, args: argparse.Namespace) -> tuple[Path, Path, int, int]:
@@ -54,9 +72,9 @@ def make_split(root: Path, args: argparse.Namespace) -> tuple[Path, Path, int, i
     from detreg.data.io import list_images
     from detreg.data.synth import make_synth_dataset
 
-    data = root / f"synth-{args.train}-{args.val}-{args.size}"
+    data = root / f"synth-{args.style}-{args.train}-{args.val}-{args.size}"
     if not (data / "data.yaml").is_file():
-        make_synth_dataset(data, n_train=args.train, n_val=args.val, size=args.size, seed=0)
+        make_synth_dataset(data, n_train=args.train, n_val=args.val, size=args.size, seed=0, style=args.style)
     images = list_images(str(data / "images" / "train"))
     rng = random.Random(0)
     labeled = sorted(rng.sample(images, max(1, round(args.labeled * len(images)))))
@@ -69,11 +87,139 @@ def make_split(root: Path, args: argparse.Namespace) -> tuple[Path, Path, int, i
     return root / "labeled.yaml", root / "unlabeled.txt", len(labeled), len(unlabeled)
 
 
-def run(method: str, data: Path, unlabeled: Path, work: Path, args: argparse.Namespace, iters: int) -> dict:
-    """Train one method; its final metrics and wall time."""
+def probe_loader(unlabeled: Path, img_size: int, names: list[str], n: int = 200) -> Any:
+    """Batches of the first ``n`` unlabeled images, letterboxed, with their (hidden) labels."""
+    import torch
+
+    from detreg.data.collate import collate
+    from detreg.registry import DATASETS
+
+    paths = Path(unlabeled).read_text().split()[:n]
+    cfg = {"type": "YOLODataset", "img_path": paths, "img_size": img_size, "class_names": names}
+    cfg["transforms"] = [{"type": "Letterbox", "scaleup": True}]
+    ds = DATASETS.build(cfg, "probe", {})
+    return torch.utils.data.DataLoader(ds, batch_size=8, shuffle=False, collate_fn=collate)
+
+
+def pseudo_quality(model: Any, loader: Any, ratio: float = DENSE_RATIO, score_thr: float = SCORE_THR) -> dict:
+    """How good the pseudo-labels of ``model`` (as a teacher) are on images with hidden labels.
+
+    ``dense_prec``: share of the top-``ratio`` anchors (by max class score, per batch, as
+    DenseTeacherHook selects) whose decoded box has IoU >= 0.5 with a ground-truth box of the
+    anchor's top class. ``pb_prec``/``pb_rec``: precision and recall at IoU 0.5 (same class)
+    of the boxes scoring >= ``score_thr`` after NMS (PseudoBoxHook's); ``pb_n``: boxes per
+    image; ``max_score``: the mean of each image's highest score.
+    """
+    import torch
+
+    from detreg.losses.semi import top_ratio_mask
+    from detreg.ops.boxes import bbox_iou
+    from detreg.ops.nms import postprocess
+
+    was_training = model.training
+    model.eval()
+    hits = sel = tp = n_det = n_gt = matched_gt = n_img = 0
+    top = 0.0
+    with torch.no_grad():
+        for batch in loader:
+            img = batch["img"].float() / 255.0
+            h, w = img.shape[-2:]
+            dec = model.head.decode(model.raw_outputs(img))
+            t = batch["targets"]
+            gt_xyxy = torch.stack(
+                (
+                    (t[:, 2] - t[:, 4] / 2) * w,
+                    (t[:, 3] - t[:, 5] / 2) * h,
+                    (t[:, 2] + t[:, 4] / 2) * w,
+                    (t[:, 3] + t[:, 5] / 2) * h,
+                ),
+                1,
+            )
+            scores, cls = dec[..., 4:].max(-1)
+            fg = top_ratio_mask(scores, ratio)
+            dets = postprocess(dec, score_thr, 0.65)
+            for i in range(img.shape[0]):
+                own = t[:, 0] == i
+                g_box, g_cls = gt_xyxy[own], t[own, 1].long()
+                n_img += 1
+                n_gt += int(own.sum())
+                top += float(scores[i].max())
+                boxes, labels = dec[i, fg[i], :4], cls[i, fg[i]]
+                sel += boxes.shape[0]
+                if boxes.shape[0] and g_box.shape[0]:
+                    iou = bbox_iou(boxes[:, None], g_box[None], "iou")
+                    iou = torch.where(labels[:, None] == g_cls[None], iou, torch.zeros_like(iou))
+                    hits += int((iou.amax(1) >= 0.5).sum())
+                d = dets[i]
+                n_det += d.shape[0]
+                if d.shape[0] and g_box.shape[0]:
+                    iou = bbox_iou(d[:, None, :4], g_box[None], "iou")
+                    iou = torch.where(d[:, 5:6].long() == g_cls[None], iou, torch.zeros_like(iou))
+                    tp += int((iou.amax(1) >= 0.5).sum())
+                    matched_gt += int((iou.amax(0) >= 0.5).sum())
+    model.train(was_training)
+    return {
+        "dense_prec": hits / max(1, sel),
+        "pb_prec": tp / max(1, n_det),
+        "pb_rec": matched_gt / max(1, n_gt),
+        "pb_n": n_det / max(1, n_img),
+        "max_score": top / max(1, n_img),
+    }
+
+
+def curve_hook() -> type:
+    """:class:`CurveHook`, built here so that detreg is imported only after ``--threads``."""
+    from detreg.engine.hook import Hook
+
+    class CurveHook(Hook):
+        """Keeps the per-step losses of a run in :data:`CURVES` and measures the pseudo-labels
+        of the student at the end of the burn-in (what the teacher is copied from)."""
+
+        priority = 90
+
+        def __init__(self, probe_at: int = -1) -> None:
+            self.probe_at = probe_at
+
+        def after_step(self, runner: Any) -> None:
+            row = {k: v for k, v in runner.storage.latest.items() if k in CURVE_KEYS}
+            CURVES.setdefault("steps", []).append(row)
+            if runner.iter + 1 == self.probe_at:
+                CURVES["burn_in"] = pseudo_quality(runner.unwrapped_model, CURVES["probe"])
+
+    return CurveHook
+
+
+def curve_summary(steps: list[dict], chunks: int = 8) -> list[dict]:
+    """Means of each kept scalar over ``chunks`` equal stretches of the run."""
+    out = []
+    if not steps:
+        return out
+    size = max(1, -(-len(steps) // chunks))
+    for start in range(0, len(steps), size):
+        part = steps[start : start + size]
+        keys = sorted({k for r in part for k in r})
+        out.append({"from_step": start, **{k: sum(r.get(k, 0.0) for r in part) / len(part) for k in keys}})
+    return out
+
+
+def train_transforms(mosaic: float) -> list[dict]:
+    """YOLOv6's training augmentation (``configs/_base_/yolov6_data.yaml``), mosaic at ``mosaic``."""
+    return [
+        {"type": "Mosaic", "prob": mosaic},
+        {"type": "RandomAffine", "degrees": 0.0, "translate": 0.1, "scale": 0.5, "shear": 0.0},
+        {"type": "HSVAugment", "hgain": 0.015, "sgain": 0.7, "vgain": 0.4},
+        {"type": "RandomFlip", "horizontal": 0.5, "vertical": 0.0},
+    ]
+
+
+def run(
+    method: str, data: Path, unlabeled: Path, work: Path, args: argparse.Namespace, iters: int
+) -> dict[str, Any]:
+    """Train one method; its final metrics, wall time, pseudo-label quality and loss curve."""
     from detreg.engine.runner import Runner
     from detreg.launch import CONFIG_DIR, prepare_config
 
+    burn_in = int(round(iters * args.burn_in))
     overrides = [
         f"data.source={data}",
         f"work_dir={work / method}",
@@ -83,23 +229,33 @@ def run(method: str, data: Path, unlabeled: Path, work: Path, args: argparse.Nam
         f"train.nominal_batch_size={args.batch}",
         "train.workers=0",
         "train.amp=false",
+        "train.warmup_epochs=1",
+        "hooks.warmup.min_warmup_iters=30",
+        "hooks.ema.tau=200",
         "hooks.eval.final_only=true",
         "hooks.eval.plots=never",
         "hooks.progress.bar=false",
         "hooks.images=null",
         "hooks.tensorboard=null",
+        f"data.train.transforms={json.dumps(train_transforms(args.mosaic))}",
+        f"hooks.curves={{type: {__name__}.CurveHook, probe_at: {burn_in}}}",  # measured from here
     ]
     hook = METHODS[method]
     if hook is not None:
-        burn_in = iters // 2
         semi = {"type": hook, "ema_start": burn_in, "semi_start": burn_in, "ramp_iters": max(1, iters // 10)}
-        semi["ema_decay"] = 0.99
+        semi["ema_decay"] = args.ema_decay
         if hook == "PseudoBoxHook":
-            semi["score_thr"] = 0.5
+            semi["score_thr"] = SCORE_THR
+        if hook == "DenseTeacherHook":
+            semi["ratio"] = DENSE_RATIO
         unl = {"img_path": str(unlabeled), "transforms": [{"type": "RandomFlip"}]}
         unl["strong_transforms"] = STRONG
         overrides += ["hooks.ema=null", f"hooks.semi={json.dumps(semi)}", f"data.unlabeled={json.dumps(unl)}"]
     cfg = prepare_config(CONFIG_DIR / "yolov6n.yaml", overrides)
+    CURVES.clear()
+    CURVES["probe"] = probe = probe_loader(
+        unlabeled, args.img_size, yaml.safe_load(data.read_text())["names"]
+    )
     t0 = time.perf_counter()
     runner = Runner(cfg)
     runner.train()
@@ -109,18 +265,31 @@ def run(method: str, data: Path, unlabeled: Path, work: Path, args: argparse.Nam
         "mAP50_95": float(runner.metrics.get("mAP50_95", float("nan"))),
         "mAP50": float(runner.metrics.get("mAP50", float("nan"))),
         "wall_s": wall,
+        "final": pseudo_quality(runner.eval_model, probe),
+        "burn_in": CURVES.get("burn_in"),
+        "curve": curve_summary(CURVES.get("steps", [])),
     }
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line, shortened."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--train", type=int, default=300)
-    p.add_argument("--val", type=int, default=60)
+    p.add_argument("--train", type=int, default=1000)
+    p.add_argument("--val", type=int, default=100)
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--img-size", type=int, default=128)
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--labeled", type=float, default=0.1)
+    p.add_argument("--style", default="demo")
+    p.add_argument("--burn-in", type=float, default=0.5, help="share of the iterations supervised only")
+    p.add_argument("--ema-decay", type=float, default=0.99, help="the teacher's EMA decay")
+    p.add_argument("--mosaic", type=float, default=0.0, help="Mosaic probability of the labeled images")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--methods", default="sup,dense,arsl,pseudo")
     p.add_argument("--work-dir", default=None)
@@ -134,26 +303,43 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    globals()["CurveHook"] = curve_hook()
     logging.getLogger("detreg").setLevel(logging.WARNING)
     root = Path(args.work_dir or tempfile.mkdtemp(prefix="detreg-semi-"))
     root.mkdir(parents=True, exist_ok=True)
     data, unlabeled, n_lab, n_unl = make_split(root, args)
     iters = args.epochs * -(-n_lab // args.batch)
     print(
-        f"data: {n_lab} labeled + {n_unl} unlabeled train images, {args.val} val, side {args.size}; "
-        f"YOLOv6-N at {args.img_size}, {args.epochs} epochs x batch {args.batch} ({iters} steps), "
-        f"{args.threads} thread(s)",
+        f"data: {n_lab} labeled + {n_unl} unlabeled train images ({args.style}), {args.val} val, side "
+        f"{args.size}; YOLOv6-N at {args.img_size}, {args.epochs} epochs x batch {args.batch} ({iters} "
+        f"steps, burn-in {args.burn_in:.0%}, teacher decay {args.ema_decay}), {args.threads} thread(s)",
         flush=True,
     )
     rows = []
     for method in methods:
-        row = run(method, data, unlabeled, root / "runs", args, iters)
+        t0 = time.perf_counter()
+        try:
+            row = run(method, data, unlabeled, root / "runs", args, iters)
+        except Exception as exc:  # one failing method is a row; the others still run
+            row = {"method": method, "failed": one_line(exc), "wall_s": time.perf_counter() - t0}
         rows.append(row)
-        m, m50, wall = row["mAP50_95"], row["mAP50"], row["wall_s"]
-        print(f"{method:>7}: mAP50-95 {m:.4f}  mAP50 {m50:.4f}  wall {wall:.0f} s", flush=True)
-    base = next((r for r in rows if r["method"] == "sup"), None)
+        if "failed" in row:
+            print(f"{method:>7}: failed: {row['failed']}  ({row['wall_s']:.0f} s)", flush=True)
+            continue
+        q = row["final"]
+        print(
+            f"{method:>7}: mAP50-95 {row['mAP50_95']:.4f}  mAP50 {row['mAP50']:.4f}  "
+            f"wall {row['wall_s']:.0f} s  | pseudo-labels: dense_prec {q['dense_prec']:.2f}  "
+            f"pb_prec {q['pb_prec']:.2f} pb_rec {q['pb_rec']:.2f}  pb_n {q['pb_n']:.1f}  "
+            f"max_score {q['max_score']:.2f}",
+            flush=True,
+        )
+    base = next((r for r in rows if r["method"] == "sup" and "failed" not in r), None)
     print(f"\n{'method':>7} {'mAP50-95':>9} {'mAP50':>7} {'wall s':>7} {'vs sup':>7}")
     for r in rows:
+        if "failed" in r:
+            print(f"{r['method']:>7} failed: {r['failed']}")
+            continue
         ratio = r["mAP50_95"] / base["mAP50_95"] if base and base["mAP50_95"] > 0 else float("nan")
         print(f"{r['method']:>7} {r['mAP50_95']:9.4f} {r['mAP50']:7.4f} {r['wall_s']:7.0f} {ratio:7.2f}")
     if args.json:

@@ -223,7 +223,7 @@ def test_empty_selection_gives_a_zero_box_term_with_a_graph() -> None:
     t_boxes = torch.zeros(1, 4, 4)  # every teacher box is empty
     one, weight = torch.tensor(1.0), torch.ones(1, 4)
     out = box_term(s_boxes, t_boxes, torch.ones(1, 4, dtype=torch.bool), weight, one)
-    assert float(out) == 0.0 and out.requires_grad
+    assert float(out.detach()) == 0.0 and out.requires_grad
     none = box_term(s_boxes, t_boxes, torch.zeros(1, 4, dtype=torch.bool), weight, one)
     none.backward()
     assert float(none) == 0.0 and (s_boxes.grad == 0).all()
@@ -248,3 +248,23 @@ def test_pseudo_boxes_drop_non_finite_and_empty_boxes() -> None:
     ]
     targets, scores, keep = pseudo_targets(dets, (20, 20), score_thr=0.5)
     assert targets.shape == (1, 6) and keep.tolist() == [True] and torch.isfinite(targets).all()
+
+
+def test_class_terms_are_per_selected_anchor_whatever_the_teacher_confidence_and_batch() -> None:
+    """An unsure teacher (scores 0.002) must not amplify the background term of every anchor:
+    the class terms are divided by the number of selected anchors, which grows with them."""
+
+    def cls_terms(anchors: int, teacher_score: float) -> tuple[float, float]:
+        s = torch.full((2, anchors, 3), float(torch.logit(torch.tensor(0.1))))  # student background 0.1
+        t = torch.full((2, anchors, 3), teacher_score)
+        t[:, ::10, 0] = teacher_score * 2  # a tenth of the anchors stand out a little
+        boxes = torch.tensor([0.0, 0.0, 8.0, 8.0]).repeat(2, anchors, 1)
+        dense = dense_teacher_loss(s, boxes, t, boxes, ratio=0.1)["cls"]
+        arsl = arsl_loss(s, boxes, t, boxes, torch.ones(2, anchors), neg_thr=0.01, pos_cap=0.5)["cls"]
+        return float(dense), float(arsl)
+
+    small, big = cls_terms(500, 0.002), cls_terms(2000, 0.002)
+    confident = cls_terms(500, 0.45)
+    for a, b, c in zip(small, big, confident):
+        assert a < 1.0 and b == pytest.approx(a, rel=0.05)  # no growth with the anchors
+        assert c > a  # a confident teacher that disagrees with the student teaches more
