@@ -42,8 +42,10 @@ Modes (``train.amp`` picks the autocast dtype through :class:`detreg.engine.step
 - ``<mode>-cl`` (``fp32-cl``, ``bf16-repopt-cl``, ...): the same with ``train.channels_last:
   true`` (the model's weights in ``channels_last``: NHWC convolutions).
 - ``<mode>-compile``: the same with ``train.compile: true`` (inductor). Compile time lands in
-  the first step (the ``1st step`` column); the break-even step count is printed below the
-  table, with images/s over the whole run, compile included.
+  the first step (the ``1st step`` column; recompiles for new shapes, e.g. another number of
+  boxes per image past the graph break in the loss, land in later steps); the break-even step
+  count is printed below the table, with images/s over the whole run, compile included. No
+  bare-step figure (a second runner would compile all over again).
 - ``fp32-convrelu`` / ``bf16-convrelu``: ``block: conv_relu``, the single-branch structure
   Ultralytics' ``yolov6n.yaml`` trains, with plain SGD (not YOLOv6's recipe; a reference).
 
@@ -56,6 +58,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import statistics
 import sys
@@ -242,7 +245,9 @@ def run_accumulate(runner: Any) -> int:
 
 def bare_step_fn(runner: Any, accumulate: int) -> Any:
     """``step(i, batch)``: forward with loss, backward, optimizer step every ``accumulate``."""
-    model, opt, device = runner.train_step.compiled or runner.model, runner.optimizer, runner.device
+    compiled = runner.train_step.compiled  # (a compiled module has no truth value)
+    model = compiled if compiled is not None else runner.model
+    opt, device = runner.optimizer, runner.device
     autocast = dict(runner.train_step._autocast)
     model.train()
 
@@ -317,11 +322,14 @@ def measure(
     profile_table = None
     for r in range(args.repeats):
         runs.append(run_training(cfg_path, overrides, data_yaml, work / f"run{r}", args))
-        runner = build_runner(cfg_path, overrides, data_yaml, work / f"bare{r}")
-        bare.append(bare_step(runner, args))
-        if r == 0 and mode in args.profile.split(","):
-            profile_table = profile_step(runner, args.profile_rows)
-        del runner
+        if mode.endswith("-compile"):  # a second runner would compile all over again (minutes)
+            bare.append((math.nan, math.nan))
+        else:
+            runner = build_runner(cfg_path, overrides, data_yaml, work / f"bare{r}")
+            bare.append(bare_step(runner, args))
+            if r == 0 and mode in args.profile.split(","):
+                profile_table = profile_step(runner, args.profile_rows)
+            del runner
         print(
             f"  {model}@{size} {mode} run {r + 1}: {runs[-1]['img_s']:.1f} img/s end-to-end, "
             f"bare step {bare[-1][0]:.1f} img/s; per CPU-second {runs[-1]['cpu_img_s']:.2f} and "
@@ -458,9 +466,14 @@ def print_table(results: dict[str, Any], args: argparse.Namespace) -> None:
             if r.get("peer"):
                 print(f"{label:<72} {r[e2e_key]:9.2f} {r[e2e_key] / ref:6.2f} {'-':>10} {'-':>6} {'-':>8}")
                 continue
+            b = r[bare_key]
+            bare = (
+                f"{b:10.2f} {b / ref:6.2f} {r[e2e_key] / b:8.2f}"
+                if b == b
+                else f"{'-':>10} {'-':>6} {'-':>8}"
+            )
             print(
-                f"{label:<72} {r[e2e_key]:9.2f} {r[e2e_key] / ref:6.2f} {r[bare_key]:10.2f} "
-                f"{r[bare_key] / ref:6.2f} {r[e2e_key] / r[bare_key]:8.2f} {r['rss_mb']:6.0f}M "
+                f"{label:<72} {r[e2e_key]:9.2f} {r[e2e_key] / ref:6.2f} {bare} {r['rss_mb']:6.0f}M "
                 f"{r['first_step_s']:7.1f}s"
             )
     runs = results["runs"]
