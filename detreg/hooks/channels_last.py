@@ -16,8 +16,8 @@ class ChannelsLastHook(Hook):
     the input included: a convolution with a ``channels_last`` weight gives a
     ``channels_last`` output whatever the input's layout, so the images are left as they
     come. Measured on a 2-core AVX512-BF16 CPU, YOLOv6-N at 320 px, batch 16, one thread
-    (``benchmarks/train_speed.py``, modes ``*-cl``): forward + backward + step 1.16-1.20x
-    faster in fp32 (multi-branch and RepOpt), about 1.08x under bf16 autocast.
+    (``benchmarks/train_step_ab.py --ab channels_last``): forward + backward + step 1.16-1.22x
+    faster in fp32 (multi-branch and RepOpt), 1.08-1.17x under bf16 autocast.
 
     Done in ``configure_model``: after weight loading, freezing and QAT's module surgery
     (lower priorities), before DDP wraps the model, the optimizer is built and EMA or a
