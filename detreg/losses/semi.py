@@ -116,9 +116,10 @@ def selected_count(mask: Tensor) -> Tensor:
     The class terms sum over every anchor of the batch, so they are divided by a number that
     grows with the batch too: the count of pseudo-foreground anchors. PaddleDetection's
     DenseTeacher divides by the *sum of their teacher scores* instead; that equals the count
-    for a confident teacher, but for an early, unsure one (scores ~0.05) it is ~1 and
-    amplifies the background term of thousands of anchors ~20x (measured: unsup_cls ~16
-    against a supervised loss ~2.5, and BatchNorm statistics overflowing to inf)."""
+    for a confident teacher, but for an unsure one (scores ~0.01) it is ~1 and would amplify
+    the background term of thousands of anchors. ARSL's class term, divided by the number
+    of positives alone while summing over thousands of hard negatives, made BatchNorm
+    statistics overflow in a 12-epoch benchmark run."""
     return mask.sum().clamp(min=1).float()
 
 
