@@ -35,7 +35,8 @@ lower: an 80-epoch supervised model of this benchmark gives 0.35 boxes per image
 Prints mAP50-95, mAP50, the wall time of each run and each method's mAP ratio to
 supervised-only. Defaults: about 25 minutes of CPU time on one thread (the
 supervised run ~4.5, each semi-supervised one ~7). Supervised-only measured at 40 epochs:
-mAP50-95 0.010, at 80: 0.034 (60 not measured): a weak teacher, see ``docs/semi_supervised.md``.
+mAP50-95 0.010, at 60 (the default): 0.044, at 80: 0.034: a weak teacher, see
+``docs/semi_supervised.md``.
 """
 
 from __future__ import annotations
