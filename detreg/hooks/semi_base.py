@@ -27,6 +27,16 @@ from detreg.errors import DetregError
 from detreg.losses.semi import RAMPS, ramp_weight
 from detreg.optim.ema import ModelEMA
 
+
+def bn_running_stats(model: torch.nn.Module) -> list[Tensor]:
+    """The running mean, variance and batch count of every BatchNorm of ``model`` that tracks them."""
+    out: list[Tensor] = []
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
+            out += [t for t in (m.running_mean, m.running_var, m.num_batches_tracked) if t is not None]
+    return out
+
+
 #: ``data.unlabeled`` without ``type`` builds this dataset.
 DEFAULT_UNLABELED_TYPE = "UnlabeledDataset"
 
@@ -167,8 +177,8 @@ class SemiSupervisedHook(Hook):
         dev = record.images.device
         weak = batch["img"].to(dev, non_blocking=True).float().div_(255.0)
         strong = batch["img_strong"].to(dev, non_blocking=True).float().div_(255.0)
-        buffers = list(runner.unwrapped_model.buffers())
-        saved = [b.detach().clone() for b in buffers]  # BN statistics before the strong forward
+        stats = bn_running_stats(runner.unwrapped_model)
+        saved = [t.clone() for t in stats]  # before the strong forward moves them
         loss, parts = self.unsup_loss(runner, weak, strong)
         loss = loss.float()
         finite = bool(torch.isfinite(loss))
@@ -178,8 +188,7 @@ class SemiSupervisedHook(Hook):
             # strong forward's BatchNorm statistics are undone (through ``.data``: the
             # supervised graph saved these buffers, and a train-mode backward does not read
             # them, so their autograd version must not move).
-            for b, v in zip(buffers, saved):
-                b.data.copy_(v)
+            torch._foreach_copy_([t.data for t in stats], saved)
             self.skipped += 1
             runner.logger.warning(
                 "%s: non-finite unsupervised loss at iter %d, left out of this step (%d so far)",

@@ -12,16 +12,13 @@ resumes in 1 process. A second run fails on one rank and must end quickly, with
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
 import torch
+from torchrun_helpers import torchrun
 
 from detreg.engine import dist
 from detreg.engine.checkpoint import load_checkpoint
@@ -29,15 +26,8 @@ from detreg.engine.runner import Runner
 from detreg.launch import prepare_config
 
 HERE = Path(__file__).resolve().parent
-TESTS = HERE.parent
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="no torch.distributed")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _config(path: Path, data: Path, work_dir: Path, probe: str, epochs: int = 2) -> Path:
@@ -64,30 +54,6 @@ def _config(path: Path, data: Path, work_dir: Path, probe: str, epochs: int = 2)
     return path
 
 
-def _torchrun(
-    cfg: Path, timeout: float, env_extra: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(HERE), env.get("PYTHONPATH", "")])
-    env["OMP_NUM_THREADS"] = "1"
-    env.update(env_extra or {})
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_addr",
-        "127.0.0.1",
-        "--master_port",
-        str(_free_port()),
-        "-m",
-        "detreg.train",
-        str(cfg),
-    ]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-
-
 def _probes(work_dir: Path) -> list[dict]:
     return [json.loads((work_dir / f"probe_rank{r}.json").read_text()) for r in range(2)]
 
@@ -97,7 +63,7 @@ def ddp_run(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> tuple[
     """One 2-process, 2-epoch run; returns (config, work_dir)."""
     root = tmp_path_factory.mktemp("ddp")
     cfg = _config(root / "cfg.yaml", tiny_data, root / "run", "{type: dist_helpers.RankProbe}")
-    proc = _torchrun(cfg, timeout=120)
+    proc = torchrun(cfg, HERE, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return cfg, root / "run"
 
@@ -161,7 +127,7 @@ def test_a_failing_rank_ends_the_run(tmp_path: Path, tiny_data: Path) -> None:
         tmp_path / "cfg.yaml", tiny_data, tmp_path / "run", "{type: dist_helpers.RankProbe, fail_rank: 1}"
     )
     start = time.monotonic()
-    proc = _torchrun(cfg, timeout=600, env_extra={"DETREG_DIST_TIMEOUT": "300"})
+    proc = torchrun(cfg, HERE, timeout=600, env_extra={"DETREG_DIST_TIMEOUT": "300"})
     assert proc.returncode != 0
     # the other rank is told at once, not after the 300 s collective timeout (start-up on a
     # loaded 2-core machine alone can take a minute, so no tighter bound)

@@ -6,26 +6,16 @@ must read its own share of the unlabeled images."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import torch
+from torchrun_helpers import torchrun
 
 HERE = Path(__file__).resolve().parent
-TESTS = HERE.parent
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="no torch.distributed")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_dense_teacher_under_ddp_keeps_replicas_identical(tmp_path: Path, tiny_data: Path) -> None:
@@ -62,12 +52,7 @@ def test_dense_teacher_under_ddp_keeps_replicas_identical(tmp_path: Path, tiny_d
             """
         )
     )
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(HERE), env.get("PYTHONPATH", "")])
-    env["OMP_NUM_THREADS"] = "1"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
-    cmd += ["--master_addr", "127.0.0.1", "--master_port", str(_free_port()), "-m", "detreg.train", str(cfg)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    proc = torchrun(cfg, HERE, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     r0, r1 = (json.loads((tmp_path / "run" / f"semi_rank{r}.json").read_text()) for r in range(2))
     assert r0["wrapped"] == "DistributedDataParallel"
