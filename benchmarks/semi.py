@@ -3,6 +3,7 @@
     nice -n 10 python benchmarks/semi.py [--train 1000] [--val 100] [--size 128] [--img-size 128]
         [--epochs 60] [--batch 8] [--labeled 0.1] [--style demo] [--burn-in 0.5] [--ema-decay 0.99]
         [--threads 1] [--methods sup,dense,arsl,pseudo] [--work-dir DIR] [--json out.json]
+        [--from-sup EPOCHS [--init sup.pt]]
 
 1. Writes detreg's own synthetic set (``--style``, six shapes; ``--train``/``--val`` images of
    side ``--size``), once per setting.
@@ -20,6 +21,15 @@
    (``dense_prec``), and the precision/recall of the pseudo boxes at ``score_thr``
    (``pb_prec``/``pb_rec``, boxes per image ``pb_n``). The semi runs are measured also at the
    end of the burn-in (the teacher then is the student copied).
+
+**Warm start** (``--from-sup EPOCHS``): the recipe of PseudoBoxHook (Semi-RTDETR) and the
+fair question "do the unlabeled images add anything to a converged supervised model?". One
+supervised-only run of ``--epochs`` first (row ``sup@E``; or ``--init`` an existing
+checkpoint, so methods can run in parallel processes), then every method trains EPOCHS more
+from its EMA weights: supervised-only continues (``train.pretrained``), each
+semi-supervised hook starts teacher and student from them (``teacher_weights`` /
+``student_weights``) with the unsupervised loss on from the first step. Every row then has
+the same labeled subset and the same total epochs.
 
 The semi-supervised choices, all for a run of a few hundred steps (see
 ``docs/semi_supervised.md``): the first ``--burn-in`` of the iterations are supervised only
@@ -219,17 +229,30 @@ def train_transforms(mosaic: float) -> list[dict]:
 
 
 def run(
-    method: str, data: Path, unlabeled: Path, work: Path, args: argparse.Namespace, iters: int
+    method: str,
+    data: Path,
+    unlabeled: Path,
+    work: Path,
+    args: argparse.Namespace,
+    iters: int,
+    epochs: int | None = None,
+    init: Path | None = None,
 ) -> dict[str, Any]:
-    """Train one method; its final metrics, wall time, pseudo-label quality and loss curve."""
+    """Train one method; its final metrics, wall time, pseudo-label quality and loss curve.
+
+    With ``init`` (a converged supervised checkpoint) the run starts from it: the student
+    (``train.pretrained`` / the hook's ``student_weights``) and the teacher
+    (``teacher_weights``) both, and the unsupervised loss is on from the first step (the
+    checkpoint is the burn-in)."""
     from detreg.engine.runner import Runner
     from detreg.launch import CONFIG_DIR, prepare_config
 
-    burn_in = int(round(iters * args.burn_in))
+    epochs = epochs or args.epochs
+    burn_in = 0 if init else int(round(iters * args.burn_in))
     overrides = [
         f"data.source={data}",
         f"work_dir={work / method}",
-        f"train.epochs={args.epochs}",
+        f"train.epochs={epochs}",
         f"train.img_size={args.img_size}",
         f"train.batch_size={args.batch}",
         f"train.nominal_batch_size={args.batch}",
@@ -250,6 +273,8 @@ def run(
     if hook is not None:
         semi = {"type": hook, "ema_start": burn_in, "semi_start": burn_in, "ramp_iters": max(1, iters // 10)}
         semi["ema_decay"] = args.ema_decay
+        if init:
+            semi["teacher_weights"] = semi["student_weights"] = str(init)
         if hook == "PseudoBoxHook":
             semi["score_thr"] = SCORE_THR
         if hook == "DenseTeacherHook":
@@ -257,6 +282,8 @@ def run(
         unl = {"img_path": str(unlabeled), "transforms": [{"type": "RandomFlip"}]}
         unl["strong_transforms"] = STRONG
         overrides += ["hooks.ema=null", f"hooks.semi={json.dumps(semi)}", f"data.unlabeled={json.dumps(unl)}"]
+    elif init:
+        overrides.append(f"train.pretrained={init}")
     cfg = prepare_config(CONFIG_DIR / "yolov6n.yaml", overrides)
     CURVES.clear()
     CURVES["probe"] = probe = probe_loader(
@@ -271,6 +298,9 @@ def run(
         "mAP50_95": float(runner.metrics.get("mAP50_95", float("nan"))),
         "mAP50": float(runner.metrics.get("mAP50", float("nan"))),
         "wall_s": wall,
+        "epochs": epochs,
+        "init": str(init) if init else None,
+        "weights": str(work / method / "best.pt"),
         "final": pseudo_quality(runner.eval_model, probe),
         "burn_in": CURVES.get("burn_in"),
         "curve": curve_summary(CURVES.get("steps", [])),
@@ -300,6 +330,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", default="sup,dense,arsl,pseudo")
     p.add_argument("--work-dir", default=None)
     p.add_argument("--json", default=None)
+    p.add_argument(
+        "--from-sup",
+        type=int,
+        default=0,
+        metavar="EPOCHS",
+        help="warm start: train supervised-only for --epochs first (or take --init), then every "
+        "method for EPOCHS more from those weights, teacher included, unsup loss from step 0",
+    )
+    p.add_argument("--init", default=None, help="with --from-sup: the supervised checkpoint to start from")
     args = p.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     bad = [m for m in methods if m not in METHODS]
@@ -321,17 +360,23 @@ def main(argv: list[str] | None = None) -> int:
         f"steps, burn-in {args.burn_in:.0%}, teacher decay {args.ema_decay}), {args.threads} thread(s)",
         flush=True,
     )
-    rows = []
-    for method in methods:
+    rows: list[dict[str, Any]] = []
+
+    def save() -> None:  # after every row: a stopped run keeps what it measured
+        if args.json:
+            Path(args.json).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2))
+
+    def one(method: str, **kw: Any) -> dict[str, Any]:
         t0 = time.perf_counter()
         try:
-            row = run(method, data, unlabeled, root / "runs", args, iters)
+            row = run(method, data, unlabeled, kw.pop("work", root / "runs"), args, **kw)
         except Exception as exc:  # one failing method is a row; the others still run
             row = {"method": method, "failed": one_line(exc), "wall_s": time.perf_counter() - t0}
         rows.append(row)
+        save()
         if "failed" in row:
             print(f"{method:>7}: failed: {row['failed']}  ({row['wall_s']:.0f} s)", flush=True)
-            continue
+            return row
         q = row["final"]
         print(
             f"{method:>7}: mAP50-95 {row['mAP50_95']:.4f}  mAP50 {row['mAP50']:.4f}  "
@@ -340,6 +385,24 @@ def main(argv: list[str] | None = None) -> int:
             f"max_score {q['max_score']:.2f}",
             flush=True,
         )
+        return row
+
+    if args.from_sup:
+        init = Path(args.init) if args.init else None
+        if init is None:
+            first = one("sup", iters=iters, work=root / "runs-phase1")
+            if "failed" in first:
+                return 1
+            first["method"] = f"sup@{args.epochs}"
+            init = Path(first["weights"])
+            save()
+        warm_iters = args.from_sup * -(-n_lab // args.batch)
+        print(f"warm start from {init}: {args.from_sup} more epochs ({warm_iters} steps) each", flush=True)
+        for method in methods:
+            one(method, iters=warm_iters, epochs=args.from_sup, init=init, work=root / "runs-warm")
+    else:
+        for method in methods:
+            one(method, iters=iters)
     base = next((r for r in rows if r["method"] == "sup" and "failed" not in r), None)
     print(f"\n{'method':>7} {'mAP50-95':>9} {'mAP50':>7} {'wall s':>7} {'vs sup':>7}")
     for r in rows:
@@ -348,8 +411,6 @@ def main(argv: list[str] | None = None) -> int:
             continue
         ratio = r["mAP50_95"] / base["mAP50_95"] if base and base["mAP50_95"] > 0 else float("nan")
         print(f"{r['method']:>7} {r['mAP50_95']:9.4f} {r['mAP50']:7.4f} {r['wall_s']:7.0f} {ratio:7.2f}")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2))
     return 0
 
 
