@@ -59,13 +59,36 @@ def img2label_path(path: str) -> str:
     return os.path.splitext(base)[0] + ".txt"
 
 
-def read_image(path: str) -> np.ndarray | None:
-    """Read an image as RGB ``uint8 [H, W, 3]`` (EXIF orientation applied), or None."""
-    img = cv2.imread(path, cv2.IMREAD_COLOR)
+#: libjpeg decodes a JPEG straight at 1/2, 1/4 or 1/8 of its size (DCT scaling): far cheaper
+#: than a full decode followed by a downscale.
+_REDUCED_FLAGS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+_JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
+
+
+def jpeg_reduction(path: str, long_side: int, target: int) -> int:
+    """The largest JPEG decode reduction (8, 4 or 2) that keeps the long side at least ``target``.
+
+    1 (a full decode) for other formats: OpenCV would decode them fully and then shrink
+    them without filtering."""
+    if not path.lower().endswith(_JPEG_SUFFIXES):
+        return 1
+    for factor in (8, 4, 2):
+        if long_side // factor >= target:
+            return factor
+    return 1
+
+
+def read_image(path: str, reduce: int = 1) -> np.ndarray | None:
+    """Read an image as RGB ``uint8 [H, W, 3]`` (EXIF orientation applied), or None.
+
+    ``reduce`` (2, 4 or 8; see :func:`jpeg_reduction`) decodes a JPEG at that fraction of
+    its size (each side rounded up)."""
+    flag = _REDUCED_FLAGS.get(reduce, cv2.IMREAD_COLOR)
+    img = cv2.imread(path, flag)
     if img is None:
         try:  # cv2.imread cannot open some paths (non-ASCII on some builds); try bytes
             data = np.fromfile(path, dtype=np.uint8)
-            img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+            img = cv2.imdecode(data, flag) if data.size else None
         except OSError:
             return None
     if img is None:
