@@ -188,6 +188,8 @@ def overrides_for(mode: str, args: argparse.Namespace, size: int, scales: Path |
         "hooks.progress.bar=false",
         "hooks.tensorboard=null",
     ]
+    if args.cache_ram:
+        out.append("data.train.cache_ram=true")
     if spec["block"] == "repopt":
         out += ["optimizer.type=RepOptSGD", f"optimizer.scales={scales}"]
     return out + list(spec.get("extra", ()))
@@ -382,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=4, help="untimed steps first")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=0, help="data loader workers (0 is fastest on 2 cores)")
+    ap.add_argument(
+        "--cache-ram", action="store_true", help="keep the decoded training images in memory (cache_ram)"
+    )
     ap.add_argument("--modes", default=DEFAULT_MODES, help=f"comma list of {', '.join(MODES)}")
     ap.add_argument("--repeats", type=int, default=1, help="runs per mode (median reported)")
     ap.add_argument("--bare-steps", type=int, default=8, help="timed batches of the bare step")
@@ -408,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {
         "threads": args.threads,
         "workers": args.workers,
+        "cache_ram": args.cache_ram,
         "batch": BATCH,
         "device": args.device,
         "torch": torch.__version__,
@@ -447,7 +453,8 @@ def print_table(results: dict[str, Any], args: argparse.Namespace) -> None:
     load = results["load_before"]
     print(
         f"\nTraining throughput, {args.device}, {args.threads} thread(s), batch {BATCH}, {args.workers} "
-        f"workers, median of {args.repeats}; load average before {load[0]:.1f}, "
+        f"workers{', cache_ram' if args.cache_ram else ''}, median of {args.repeats}; "
+        f"load average before {load[0]:.1f}, "
         f"after {results['load_after'][0]:.1f} on {results['cpus']} CPUs"
     )
     print(

@@ -23,7 +23,9 @@ def resize_long_side(img: np.ndarray, size: int, scaleup: bool = True) -> tuple[
     if r == 1.0:
         return img, 1.0
     nw, nh = max(1, round(w * r)), max(1, round(h * r))
-    interp = cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR
+    # INTER_AREA only where bilinear sampling would alias (halving or more): at a milder
+    # scale OpenCV's area filter is 7x slower than bilinear (1.4 vs 0.2 ms at 396 -> 320 px).
+    interp = cv2.INTER_AREA if r <= 0.5 else cv2.INTER_LINEAR
     return cv2.resize(img, (nw, nh), interpolation=interp), r
 
 
@@ -46,7 +48,7 @@ def letterbox(
         r = min(r, 1.0)
     nw, nh = max(1, round(w * r)), max(1, round(h * r))
     if (nw, nh) != (w, h):
-        interp = cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR
+        interp = cv2.INTER_AREA if r <= 0.5 else cv2.INTER_LINEAR  # as resize_long_side
         img = cv2.resize(img, (nw, nh), interpolation=interp)
     dw, dh = tw - nw, th - nh
     left, top = (dw // 2, dh // 2) if center else (0, 0)
