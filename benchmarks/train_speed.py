@@ -30,7 +30,10 @@ Per mode, two numbers:
   backward, and an optimizer step every ``accumulate`` batches (what the recipe gives the
   end-to-end run after warmup: 1 in these short runs), nothing else. ``e2e/bare`` is how
   close the runner comes to it; the rest is the data pipeline (``loader`` line: the same
-  loader alone) and the hooks.
+  loader alone) and the hooks. ``in step`` is the same question asked inside one run: the
+  share of the timed iterations' wall (CPU) time spent in the train step itself. Two runs
+  measured minutes apart (runner, then bare step) differ by as much as the machine's speed
+  drifts (on shared machines up to 1.4x between modes); the share does not.
 
 Modes (``train.amp`` picks the autocast dtype through :class:`detreg.engine.step.TrainStep`):
 
@@ -100,17 +103,31 @@ DEFAULT_MODES = "fp32,bf16,fp32-repopt,bf16-repopt"
 
 
 class TimingHook(Hook):
-    """Records ``time.perf_counter()`` at every ``after_step`` (and the run's step count)."""
+    """Records ``time.perf_counter()`` at every ``after_step`` (and the run's step count), and
+    the wall and CPU time spent inside each call of the train step (``in_step``): the share of
+    an iteration the step takes, measured in the same iterations, does not move with the
+    machine's speed the way two separate runs (runner, then bare step) do."""
 
     priority = 99
     stamps: list[float] = []
     cpu: list[float] = []
+    in_step: list[tuple[float, float]] = []
     info: dict[str, Any] = {}
 
     def before_train(self, runner: Any) -> None:
-        """Reset the class-level record (one run per process at a time)."""
-        TimingHook.stamps, TimingHook.cpu = [], []
+        """Reset the class-level record (one run per process at a time); time the train step."""
+        TimingHook.stamps, TimingHook.cpu, TimingHook.in_step = [], [], []
         TimingHook.info = {"autocast": dict(runner.train_step._autocast)}
+        step = runner.train_step.step
+
+        def timed_step(r: Any, batch: Any) -> Any:
+            wall, cpu = time.perf_counter(), time.process_time()
+            try:
+                return step(r, batch)
+            finally:
+                TimingHook.in_step.append((time.perf_counter() - wall, time.process_time() - cpu))
+
+        runner.train_step.step = timed_step
 
     def before_step(self, runner: Any) -> None:
         """The start of the first step (its time includes any torch.compile)."""
@@ -212,7 +229,11 @@ def run_training(
     if len(stamps) < warmup + 2:
         raise RuntimeError(f"only {len(stamps)} steps ran")
     start, cpu = TimingHook.info["start"], TimingHook.cpu
+    timed = TimingHook.in_step[warmup : len(stamps)]
     return {
+        # share of the timed iterations spent inside the train step (the rest: loader, hooks)
+        "step_share": sum(w for w, _ in timed) / (stamps[-1] - stamps[warmup - 1]),
+        "cpu_step_share": sum(c for _, c in timed) / (cpu[-1] - cpu[warmup - 1]),
         "cpu_img_s": BATCH * (len(cpu) - warmup) / (cpu[-1] - cpu[warmup - 1]),
         "img_s": BATCH * (len(stamps) - warmup) / (stamps[-1] - stamps[warmup - 1]),
         "first_step_s": stamps[0] - start,
@@ -335,7 +356,8 @@ def measure(
         print(
             f"  {model}@{size} {mode} run {r + 1}: {runs[-1]['img_s']:.1f} img/s end-to-end, "
             f"bare step {bare[-1][0]:.1f} img/s; per CPU-second {runs[-1]['cpu_img_s']:.2f} and "
-            f"{bare[-1][1]:.2f} ({runs[-1]['autocast']})",
+            f"{bare[-1][1]:.2f}; in the step {runs[-1]['step_share']:.0%} of the wall time, "
+            f"{runs[-1]['cpu_step_share']:.0%} of the CPU time ({runs[-1]['autocast']})",
             file=sys.stderr,
         )
     e2e = statistics.median(x["img_s"] for x in runs)
@@ -350,6 +372,8 @@ def measure(
         "cpu_img_s": e2e_cpu,
         "bare_cpu_img_s": b_cpu,
         "cpu_e2e_over_bare": e2e_cpu / b_cpu,
+        "step_share": statistics.median(x["step_share"] for x in runs),
+        "cpu_step_share": statistics.median(x["cpu_step_share"] for x in runs),
         "first_step_s": statistics.median(x["first_step_s"] for x in runs),
         "img_s_with_first": statistics.median(x["img_s_with_first"] for x in runs),
         "rss_mb": max(x["rss_mb"] for x in runs),
@@ -462,9 +486,13 @@ def print_table(results: dict[str, Any], args: argparse.Namespace) -> None:
         "gives when it is not shared; the figure to compare on a loaded machine with --threads 1); "
         "ratios to the first row of each image size"
     )
-    for unit, e2e_key, bare_key in (("wall", "img_s", "bare_img_s"), ("CPU", "cpu_img_s", "bare_cpu_img_s")):
-        head = f"{'e2e img/s':>9} {'ratio':>6} {'bare img/s':>10} {'ratio':>6} {'e2e/bare':>8} {'RSS':>7}"
-        print(f"\n{'what (' + unit + ' time)':<72} {head} {'1st step':>8}")
+    keys = (
+        ("wall", "img_s", "bare_img_s", "step_share"),
+        ("CPU", "cpu_img_s", "bare_cpu_img_s", "cpu_step_share"),
+    )
+    for unit, e2e_key, bare_key, share_key in keys:
+        head = f"{'e2e img/s':>9} {'ratio':>6} {'bare img/s':>10} {'ratio':>6} {'e2e/bare':>8} {'in step':>7}"
+        print(f"\n{'what (' + unit + ' time)':<72} {head} {'RSS':>7} {'1st step':>8}")
         base: dict[str, float] = {}  # per image size: the first row's figure (the peer's when given)
         for key, r in results["runs"].items():
             where = key.split("/")[0]
@@ -480,8 +508,8 @@ def print_table(results: dict[str, Any], args: argparse.Namespace) -> None:
                 else f"{'-':>10} {'-':>6} {'-':>8}"
             )
             print(
-                f"{label:<72} {r[e2e_key]:9.2f} {r[e2e_key] / ref:6.2f} {bare} {r['rss_mb']:6.0f}M "
-                f"{r['first_step_s']:7.1f}s"
+                f"{label:<72} {r[e2e_key]:9.2f} {r[e2e_key] / ref:6.2f} {bare} {r[share_key]:7.0%} "
+                f"{r['rss_mb']:6.0f}M {r['first_step_s']:7.1f}s"
             )
     runs = results["runs"]
     for key, r in runs.items():
