@@ -242,6 +242,8 @@ class BaseDataset(torch.utils.data.Dataset):
         item = self.items[index]
         reduce = jpeg_reduction(item.path, max(item.shape), self.img_size) if self.reduced_decode else 1
         img = read_image(item.path, reduce)
+        if img is not None and reduce > 1 and max(img.shape[:2]) < self.img_size:
+            img = read_image(item.path)  # the recorded size was wrong: never upscale a reduced decode
         if img is None:
             return None
         return resize_long_side(img, self.img_size)[0]

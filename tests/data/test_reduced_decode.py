@@ -77,3 +77,28 @@ def test_a_dataset_loads_the_same_sample_with_and_without_the_reduced_decode(
     np.testing.assert_allclose(a["boxes"], b["boxes"], atol=1e-3)
     diff = np.abs(a["img"].astype(np.int16) - b["img"].astype(np.int16))
     assert diff.mean() < 2.0  # same picture: only the downscaling filter differs (edges)
+
+
+def test_a_wrong_recorded_size_falls_back_to_the_full_decode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import detreg.data.base as base
+    from detreg.registry import DATASETS
+
+    factors: list[int] = []
+
+    def spy(path: str, reduce: int = 1):
+        factors.append(reduce)
+        return read_image(path, reduce)
+
+    _write_jpeg(tmp_path, 480, 640)
+    cfg = {"type": "YOLODataset", "img_path": str(tmp_path / "images" / "train"), "transforms": []}
+    ds = DATASETS.build(cfg, context={"img_size": 320, "seed": 0, "class_names": ["a", "b", "c"]})
+    item = ds.items[0]
+    ds.items[0] = type(item)(**{**vars(item), "shape": (1920, 2560)})  # says 4x larger than it is
+    monkeypatch.setattr(base, "read_image", spy)
+    img = ds._read_resized(0)
+    # the 1/8 decode (60 x 80) is below img_size: read again in full, never upscale it
+    assert factors == [8, 1]
+    full = cv2.resize(read_image(str(tmp_path / "images" / "train" / "big.jpg")), (320, 240))
+    assert img.shape == full.shape and np.abs(img.astype(int) - full.astype(int)).mean() < 2.0
