@@ -3,7 +3,7 @@
     nice -n 10 python benchmarks/semi.py [--train 1000] [--val 100] [--size 128] [--img-size 128]
         [--epochs 60] [--batch 8] [--labeled 0.1] [--style demo] [--burn-in 0.5] [--ema-decay 0.99]
         [--threads 1] [--methods sup,dense,arsl,pseudo] [--work-dir DIR] [--json out.json]
-        [--from-sup EPOCHS [--init sup.pt]]
+        [--from-sup EPOCHS [--init sup.pt]] [--ignore-thr T]
 
 1. Writes detreg's own synthetic set (``--style``, six shapes; ``--train``/``--val`` images of
    side ``--size``), once per setting.
@@ -277,6 +277,8 @@ def run(
             semi["teacher_weights"] = semi["student_weights"] = str(init)
         if hook == "PseudoBoxHook":
             semi["score_thr"] = SCORE_THR
+            if args.ignore_thr is not None:
+                semi["ignore_thr"] = args.ignore_thr
         if hook == "DenseTeacherHook":
             semi["ratio"] = DENSE_RATIO
         unl = {"img_path": str(unlabeled), "transforms": [{"type": "RandomFlip"}]}
@@ -339,6 +341,12 @@ def main(argv: list[str] | None = None) -> int:
         "method for EPOCHS more from those weights, teacher included, unsup loss from step 0",
     )
     p.add_argument("--init", default=None, help="with --from-sup: the supervised checkpoint to start from")
+    p.add_argument(
+        "--ignore-thr",
+        type=float,
+        default=None,
+        help="PseudoBoxHook's ignore_thr: anchors the teacher scores at least this are not background",
+    )
     args = p.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     bad = [m for m in methods if m not in METHODS]

@@ -25,8 +25,14 @@ class VarifocalLoss(nn.Module):
         self.gamma = gamma
         self.from_logits = from_logits
 
-    def forward(self, pred: Tensor, target_score: Tensor, label: Tensor) -> Tensor:
-        """``pred``, ``target_score``, ``label``: same shape ``[..., C]`` -> scalar sum."""
+    def forward(
+        self, pred: Tensor, target_score: Tensor, label: Tensor, neg_weight: Tensor | None = None
+    ) -> Tensor:
+        """``pred``, ``target_score``, ``label``: same shape ``[..., C]`` -> scalar sum.
+
+        ``neg_weight`` (broadcast against ``pred``, e.g. one weight per anchor ``[B, A, 1]``)
+        scales the background term ``alpha*p^gamma*(1 - y)``: 0 leaves an anchor's classes
+        out of the background loss (semi-supervised training: where the teacher is unsure)."""
         with torch.autocast(pred.device.type, enabled=False):
             x, q, y = pred.float(), target_score.float(), label.float()
             if self.from_logits:
@@ -35,5 +41,8 @@ class VarifocalLoss(nn.Module):
             else:
                 p = x
                 bce = F.binary_cross_entropy(x, q, reduction="none")
-            weight = self.alpha * p.pow(self.gamma) * (1 - y) + q * y
+            neg = self.alpha * p.pow(self.gamma) * (1 - y)
+            if neg_weight is not None:
+                neg = neg * neg_weight.float()
+            weight = neg + q * y
             return (bce * weight).sum()

@@ -290,3 +290,59 @@ def test_a_non_finite_unsupervised_loss_is_skipped_and_the_supervised_step_still
     # the step was taken (weights moved) exactly as without the hook, BN statistics included
     same(plain.state_dict(), guarded.state_dict(), "supervised-only step")
     assert not torch.equal(guarded.state_dict()["head.cls_preds.0.weight"], init["head.cls_preds.0.weight"])
+
+
+def test_vfl_neg_weight_scales_only_the_background_term() -> None:
+    from detreg.losses.varifocal import VarifocalLoss
+
+    torch.manual_seed(0)
+    pred = torch.randn(2, 5, 3)
+    label = torch.zeros(2, 5, 3)
+    label[0, 1, 2] = 1.0
+    score = label * 0.8
+    vfl = VarifocalLoss()
+    plain = vfl(pred, score, label)
+    assert torch.allclose(vfl(pred, score, label, neg_weight=torch.ones(2, 5, 1)), plain)
+    only_pos = vfl(pred, score, label, neg_weight=torch.zeros(2, 5, 1))
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(pred, score, reduction="none")
+    assert torch.allclose(only_pos, (bce * score * label).sum())  # the positive term alone
+    half = vfl(pred, score, label, neg_weight=torch.full((2, 5, 1), 0.5))
+    assert torch.allclose(half, only_pos + 0.5 * (plain - only_pos))
+
+
+def test_pseudo_box_ignore_thr_leaves_unsure_anchors_out_of_the_background_loss(monkeypatch) -> None:
+    from detreg.hooks.pseudo_box import NegWeightedClsLoss, PseudoBoxHook
+
+    torch.manual_seed(0)
+    model = _tiny_detector()
+    with torch.no_grad():
+        for conv in [*model.head.cls_preds, *model.head.reg_preds]:
+            conv.weight.normal_(0.0, 0.1)
+    img = torch.rand(2, 3, 64, 64)
+    calls: list[torch.Tensor] = []
+    forward = NegWeightedClsLoss.forward
+
+    def spy(self, pred, target_score, label):
+        calls.append(self.neg_weight.clone())
+        return forward(self, pred, target_score, label)
+
+    monkeypatch.setattr(NegWeightedClsLoss, "forward", spy)
+
+    def unsup(ignore_thr: float | None) -> tuple[float, dict]:
+        hook = PseudoBoxHook(score_thr=0.001, ignore_thr=ignore_thr)
+        hook.teacher = ModelEMA(model, tau=0.0)
+        loss, parts = hook.unsup_loss(_runner(model, []), img, img)
+        assert type(model.loss.cls_loss).__name__ == "VarifocalLoss"  # restored
+        return float(loss.detach()), parts
+
+    plain, _ = unsup(None)
+    assert not calls
+    with torch.no_grad():
+        scores = model.eval()(img)[..., 4:].amax(-1)
+    model.train()
+    mid = float(scores.median())
+    some, parts = unsup(mid)
+    assert calls and torch.equal(calls[0], (scores < mid).float())  # the teacher's unsure anchors
+    assert 0.3 < parts["ignored"] < 0.7
+    low, _ = unsup(0.001)  # every anchor scores above: no background term at all
+    assert low < some < plain  # less background loss as more anchors are left out
