@@ -45,6 +45,20 @@ def _write_jpeg(root: Path, h: int, w: int) -> tuple[Path, list]:
     return path, boxes
 
 
+def _record_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make the datasets' ``read_image`` record its ``reduce`` argument in the returned list."""
+    import detreg.data.base as base
+
+    factors: list[int] = []
+
+    def spy(path: str, reduce: int = 1):
+        factors.append(reduce)
+        return read_image(path, reduce)
+
+    monkeypatch.setattr(base, "read_image", spy)
+    return factors
+
+
 def test_read_image_reduced_gives_the_smaller_decode(tmp_path: Path) -> None:
     path, _ = _write_jpeg(tmp_path, 480, 1280)
     assert read_image(str(path)).shape == (480, 1280, 3)
@@ -55,17 +69,9 @@ def test_read_image_reduced_gives_the_smaller_decode(tmp_path: Path) -> None:
 def test_a_dataset_loads_the_same_sample_with_and_without_the_reduced_decode(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import detreg.data.base as base
     from detreg.registry import DATASETS
 
-    factors: list[int] = []
-
-    def spy(path: str, reduce: int = 1):
-        factors.append(reduce)
-        return read_image(path, reduce)
-
-    monkeypatch.setattr(base, "read_image", spy)
-
+    factors = _record_reads(monkeypatch)
     _write_jpeg(tmp_path, 480, 1280)
     cfg = {"type": "YOLODataset", "img_path": str(tmp_path / "images" / "train"), "transforms": []}
     ctx = {"img_size": 320, "seed": 0, "class_names": ["a", "b", "c"]}
@@ -82,21 +88,14 @@ def test_a_dataset_loads_the_same_sample_with_and_without_the_reduced_decode(
 def test_a_wrong_recorded_size_falls_back_to_the_full_decode(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import detreg.data.base as base
     from detreg.registry import DATASETS
-
-    factors: list[int] = []
-
-    def spy(path: str, reduce: int = 1):
-        factors.append(reduce)
-        return read_image(path, reduce)
 
     _write_jpeg(tmp_path, 480, 640)
     cfg = {"type": "YOLODataset", "img_path": str(tmp_path / "images" / "train"), "transforms": []}
     ds = DATASETS.build(cfg, context={"img_size": 320, "seed": 0, "class_names": ["a", "b", "c"]})
     item = ds.items[0]
     ds.items[0] = type(item)(**{**vars(item), "shape": (1920, 2560)})  # says 4x larger than it is
-    monkeypatch.setattr(base, "read_image", spy)
+    factors = _record_reads(monkeypatch)
     img = ds._read_resized(0)
     # the 1/8 decode (60 x 80) is below img_size: read again in full, never upscale it
     assert factors == [8, 1]
