@@ -129,7 +129,7 @@ def pseudo_quality(model: Any, loader: Any, ratio: float = DENSE_RATIO, score_th
     import torch
 
     from detreg.losses.semi import top_ratio_mask
-    from detreg.ops.boxes import bbox_iou
+    from detreg.ops.boxes import bbox_iou, xywh2xyxy
     from detreg.ops.nms import postprocess
 
     was_training = model.training
@@ -142,15 +142,7 @@ def pseudo_quality(model: Any, loader: Any, ratio: float = DENSE_RATIO, score_th
             h, w = img.shape[-2:]
             dec = model.head.decode(model.raw_outputs(img))
             t = batch["targets"]
-            gt_xyxy = torch.stack(
-                (
-                    (t[:, 2] - t[:, 4] / 2) * w,
-                    (t[:, 3] - t[:, 5] / 2) * h,
-                    (t[:, 2] + t[:, 4] / 2) * w,
-                    (t[:, 3] + t[:, 5] / 2) * h,
-                ),
-                1,
-            )
+            gt_xyxy = xywh2xyxy(t[:, 2:6] * t.new_tensor([w, h, w, h]))
             scores, cls = dec[..., 4:].max(-1)
             fg = top_ratio_mask(scores, ratio)
             dets = postprocess(dec, score_thr, 0.65)
@@ -219,13 +211,11 @@ def curve_summary(steps: list[dict], chunks: int = 8) -> list[dict]:
 
 
 def train_transforms(mosaic: float) -> list[dict]:
-    """YOLOv6's training augmentation (``configs/_base_/yolov6_data.yaml``), mosaic at ``mosaic``."""
-    return [
-        {"type": "Mosaic", "prob": mosaic},
-        {"type": "RandomAffine", "degrees": 0.0, "translate": 0.1, "scale": 0.5, "shear": 0.0},
-        {"type": "HSVAugment", "hgain": 0.015, "sgain": 0.7, "vgain": 0.4},
-        {"type": "RandomFlip", "horizontal": 0.5, "vertical": 0.0},
-    ]
+    """YOLOv6's training augmentation (:func:`detreg.data.pipelines.train_transforms`) with
+    Mosaic at ``mosaic`` and no MixUp step."""
+    from detreg.data.pipelines import train_transforms as yolov6_transforms
+
+    return [t for t in yolov6_transforms(mosaic=mosaic) if t["type"] != "MixUp"]
 
 
 def run(

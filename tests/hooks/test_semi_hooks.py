@@ -215,15 +215,22 @@ def test_the_unsupervised_term_changes_the_students_gradient_only() -> None:
     assert any(not torch.equal(a, b) for a, b in zip(plain, semi))
 
 
+def _varied_tiny_detector() -> torch.nn.Module:
+    """A tiny detector with its predictors off their constant initialisation (varied scores:
+    the two views of an image disagree, the teacher's scores spread)."""
+    model = _tiny_detector()
+    with torch.no_grad():
+        for conv in [*model.head.cls_preds, *model.head.reg_preds]:
+            conv.weight.normal_(0.0, 0.1)
+    return model
+
+
 @pytest.mark.parametrize("name", ["ARSLHook", "PseudoBoxHook"])
 def test_arsl_and_pseudo_box_add_a_trained_term(name: str) -> None:
     from detreg.registry import HOOKS
 
     torch.manual_seed(0)
-    model = _tiny_detector()
-    with torch.no_grad():  # predictors off their constant initialisation: the views disagree
-        for conv in [*model.head.cls_preds, *model.head.reg_preds]:
-            conv.weight.normal_(0.0, 0.1)
+    model = _varied_tiny_detector()
     kwargs = {"score_thr": 0.001} if name == "PseudoBoxHook" else {}
     hook = HOOKS.get(name)(**kwargs)
     hook.teacher = ModelEMA(model, tau=0.0)
@@ -314,10 +321,7 @@ def test_pseudo_box_ignore_thr_leaves_unsure_anchors_out_of_the_background_loss(
     from detreg.hooks.pseudo_box import NegWeightedClsLoss, PseudoBoxHook
 
     torch.manual_seed(0)
-    model = _tiny_detector()
-    with torch.no_grad():
-        for conv in [*model.head.cls_preds, *model.head.reg_preds]:
-            conv.weight.normal_(0.0, 0.1)
+    model = _varied_tiny_detector()
     img = torch.rand(2, 3, 64, 64)
     calls: list[torch.Tensor] = []
     forward = NegWeightedClsLoss.forward
